@@ -1,0 +1,317 @@
+"""Skeleton layouts: joint names, bones, centre joint, the six body regions, adjacency (paper §3.1.1).
+
+The paper builds one graph per frame, ``G = (V, A, X)``, whose vertices are the joints and whose
+adjacency ``A`` has ``A_ij = 1`` where joints i and j are physically connected. It divides the joints
+into R = 6 body regions V_0..V_5 (head, torso, left arm, right arm, left leg, right leg; Fig. 2d) that
+body-region masking draws from.
+
+``coco17`` (the default) follows the paper's Fig. 2d, which draws a shoulder-shoulder and a hip-hip edge;
+``coco17_pyskl`` is the same layout with PYSKL's COCO graph, which has neither (design note 3).
+
+Joint mappings (:func:`joint_mapping`, :func:`map_joints`) carry data recorded in one layout into
+another; target joints without a counterpart get zero coordinates and score 0.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+
+REGION_NAMES = ("head", "torso", "left_arm", "right_arm", "left_leg", "right_leg")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A skeleton layout.
+
+    Attributes:
+        name: registry name (``coco17``, ``penn13``, ...).
+        joints: joint names in data order; V = ``len(joints)``.
+        bones: undirected edges ``(i, j)`` between physically connected joints.
+        center: index of the joint used to centre 3D skeletons.
+        regions: the six body regions V_0..V_5 in :data:`REGION_NAMES` order, as joint indices.
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    bones: tuple[tuple[int, int], ...]
+    center: int
+    regions: tuple[tuple[int, ...], ...]
+
+    def __post_init__(self) -> None:
+        v = len(self.joints)
+        if len(self.regions) != len(REGION_NAMES):
+            raise ValueError(f"layout {self.name}: needs {len(REGION_NAMES)} regions")
+        flat = sorted(j for region in self.regions for j in region)
+        if flat != list(range(v)):
+            raise ValueError(f"layout {self.name}: regions must partition the {v} joints, got {flat}")
+        if any(not (0 <= i < v and 0 <= j < v and i != j) for i, j in self.bones):
+            raise ValueError(f"layout {self.name}: a bone names a joint outside 0..{v - 1}")
+        if not 0 <= self.center < v:
+            raise ValueError(f"layout {self.name}: centre joint {self.center} outside 0..{v - 1}")
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joints)
+
+    def adjacency(self, self_loops: bool = False) -> np.ndarray:
+        """The symmetric 0/1 adjacency matrix ``A`` [V, V] (float32), with ``I`` added if asked."""
+        v = self.num_joints
+        a = np.zeros((v, v), dtype=np.float32)
+        i, j = np.asarray(self.bones).T
+        a[i, j] = a[j, i] = 1.0
+        if self_loops:
+            a += np.eye(v, dtype=np.float32)
+        return a
+
+    def region_of_joint(self) -> np.ndarray:
+        """For each joint, the index (0..5) of its body region, shape [V]."""
+        out = np.empty(self.num_joints, dtype=np.int64)
+        for r, joints in enumerate(self.regions):
+            out[list(joints)] = r
+        return out
+
+
+def _layout(name, joints, bones, center, regions) -> Layout:
+    names = tuple(joints.split())
+    index = {n: i for i, n in enumerate(names)}
+
+    def ids(words: str) -> tuple[int, ...]:
+        return tuple(index[w] for w in words.split())
+
+    return Layout(
+        name=name,
+        joints=names,
+        bones=tuple((index[a], index[b]) for a, b in (pair.split("-") for pair in bones.split())),
+        center=index[center],
+        regions=tuple(ids(r) for r in regions),
+    )
+
+
+_COCO_JOINTS = (
+    "nose left_eye right_eye left_ear right_ear left_shoulder right_shoulder left_elbow right_elbow "
+    "left_wrist right_wrist left_hip right_hip left_knee right_knee left_ankle right_ankle"
+)
+_COCO_BONES_PYSKL = (
+    "left_ankle-left_knee left_knee-left_hip right_ankle-right_knee right_knee-right_hip "
+    "left_hip-left_shoulder right_hip-right_shoulder left_wrist-left_elbow left_elbow-left_shoulder "
+    "right_wrist-right_elbow right_elbow-right_shoulder left_shoulder-nose right_shoulder-nose "
+    "left_eye-nose left_ear-left_eye right_eye-nose right_ear-right_eye"
+)
+_COCO_REGIONS = (
+    "nose left_eye right_eye left_ear right_ear",
+    "left_shoulder right_shoulder left_hip right_hip",
+    "left_elbow left_wrist",
+    "right_elbow right_wrist",
+    "left_knee left_ankle",
+    "right_knee right_ankle",
+)
+_KINECT_JOINTS = (
+    "hip_center spine shoulder_center head left_shoulder left_elbow left_wrist left_hand "
+    "right_shoulder right_elbow right_wrist right_hand left_hip left_knee left_ankle left_foot "
+    "right_hip right_knee right_ankle right_foot"
+)
+_KINECT_BONES = (
+    "spine-hip_center shoulder_center-spine head-shoulder_center left_shoulder-shoulder_center "
+    "left_elbow-left_shoulder left_wrist-left_elbow left_hand-left_wrist "
+    "right_shoulder-shoulder_center right_elbow-right_shoulder right_wrist-right_elbow "
+    "right_hand-right_wrist left_hip-hip_center left_knee-left_hip left_ankle-left_knee "
+    "left_foot-left_ankle right_hip-hip_center right_knee-right_hip right_ankle-right_knee "
+    "right_foot-right_ankle"
+)
+
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        _layout(
+            "coco17",
+            _COCO_JOINTS,
+            _COCO_BONES_PYSKL + " left_shoulder-right_shoulder left_hip-right_hip",
+            "nose",
+            _COCO_REGIONS,
+        ),
+        _layout("coco17_pyskl", _COCO_JOINTS, _COCO_BONES_PYSKL, "nose", _COCO_REGIONS),
+        _layout(
+            "penn13",
+            "head left_shoulder right_shoulder left_elbow right_elbow left_wrist right_wrist "
+            "left_hip right_hip left_knee right_knee left_ankle right_ankle",
+            "head-left_shoulder head-right_shoulder left_shoulder-right_shoulder "
+            "left_shoulder-left_elbow left_elbow-left_wrist right_shoulder-right_elbow "
+            "right_elbow-right_wrist left_shoulder-left_hip right_shoulder-right_hip "
+            "left_hip-right_hip left_hip-left_knee left_knee-left_ankle right_hip-right_knee "
+            "right_knee-right_ankle",
+            "head",
+            (
+                "head",
+                "left_shoulder right_shoulder left_hip right_hip",
+                "left_elbow left_wrist",
+                "right_elbow right_wrist",
+                "left_knee left_ankle",
+                "right_knee right_ankle",
+            ),
+        ),
+        _layout(
+            "jhmdb15",
+            "neck belly face right_shoulder left_shoulder right_hip left_hip right_elbow left_elbow "
+            "right_knee left_knee right_wrist left_wrist right_ankle left_ankle",
+            "neck-face neck-belly neck-right_shoulder neck-left_shoulder right_shoulder-right_elbow "
+            "right_elbow-right_wrist left_shoulder-left_elbow left_elbow-left_wrist "
+            "belly-right_hip belly-left_hip right_hip-right_knee right_knee-right_ankle "
+            "left_hip-left_knee left_knee-left_ankle",
+            "belly",
+            (
+                "face neck",
+                "belly right_shoulder left_shoulder right_hip left_hip",
+                "left_elbow left_wrist",
+                "right_elbow right_wrist",
+                "left_knee left_ankle",
+                "right_knee right_ankle",
+            ),
+        ),
+        _layout(
+            "kinect20",
+            _KINECT_JOINTS,
+            _KINECT_BONES,
+            "spine",
+            (
+                "shoulder_center head",
+                "hip_center spine left_shoulder right_shoulder left_hip right_hip",
+                "left_elbow left_wrist left_hand",
+                "right_elbow right_wrist right_hand",
+                "left_knee left_ankle left_foot",
+                "right_knee right_ankle right_foot",
+            ),
+        ),
+        _layout(
+            "florence15",
+            "head neck spine left_shoulder left_elbow left_wrist right_shoulder right_elbow "
+            "right_wrist left_hip left_knee left_ankle right_hip right_knee right_ankle",
+            "head-neck neck-spine neck-left_shoulder left_shoulder-left_elbow left_elbow-left_wrist "
+            "neck-right_shoulder right_shoulder-right_elbow right_elbow-right_wrist spine-left_hip "
+            "left_hip-left_knee left_knee-left_ankle spine-right_hip right_hip-right_knee "
+            "right_knee-right_ankle",
+            "spine",
+            (
+                "head neck",
+                "spine left_shoulder right_shoulder left_hip right_hip",
+                "left_elbow left_wrist",
+                "right_elbow right_wrist",
+                "left_knee left_ankle",
+                "right_knee right_ankle",
+            ),
+        ),
+        _layout(
+            "ntu25",
+            "spine_base spine_mid neck head left_shoulder left_elbow left_wrist left_hand "
+            "right_shoulder right_elbow right_wrist right_hand left_hip left_knee left_ankle left_foot "
+            "right_hip right_knee right_ankle right_foot spine_shoulder left_hand_tip left_thumb "
+            "right_hand_tip right_thumb",
+            "spine_base-spine_mid spine_mid-spine_shoulder neck-spine_shoulder head-neck "
+            "left_shoulder-spine_shoulder left_elbow-left_shoulder left_wrist-left_elbow "
+            "left_hand-left_wrist right_shoulder-spine_shoulder right_elbow-right_shoulder "
+            "right_wrist-right_elbow right_hand-right_wrist left_hip-spine_base left_knee-left_hip "
+            "left_ankle-left_knee left_foot-left_ankle right_hip-spine_base right_knee-right_hip "
+            "right_ankle-right_knee right_foot-right_ankle left_hand_tip-left_thumb "
+            "left_thumb-left_hand right_hand_tip-right_thumb right_thumb-right_hand",
+            "spine_mid",
+            (
+                "neck head",
+                "spine_base spine_mid spine_shoulder left_shoulder right_shoulder left_hip right_hip",
+                "left_elbow left_wrist left_hand left_hand_tip left_thumb",
+                "right_elbow right_wrist right_hand right_hand_tip right_thumb",
+                "left_knee left_ankle left_foot",
+                "right_knee right_ankle right_foot",
+            ),
+        ),
+        _layout(
+            "openpose18",
+            "nose neck right_shoulder right_elbow right_wrist left_shoulder left_elbow left_wrist "
+            "right_hip right_knee right_ankle left_hip left_knee left_ankle right_eye left_eye "
+            "right_ear left_ear",
+            "right_wrist-right_elbow right_elbow-right_shoulder left_wrist-left_elbow "
+            "left_elbow-left_shoulder left_ankle-left_knee left_knee-left_hip right_ankle-right_knee "
+            "right_knee-right_hip left_hip-left_shoulder right_hip-right_shoulder "
+            "left_shoulder-neck right_shoulder-neck nose-neck left_eye-nose right_eye-nose "
+            "left_ear-left_eye right_ear-right_eye",
+            "neck",
+            (
+                "nose right_eye left_eye right_ear left_ear",
+                "neck right_shoulder left_shoulder right_hip left_hip",
+                "left_elbow left_wrist",
+                "right_elbow right_wrist",
+                "left_knee left_ankle",
+                "right_knee right_ankle",
+            ),
+        ),
+    )
+}
+LAYOUTS["utkinect20"] = LAYOUTS["nwucla20"] = LAYOUTS["kinect20"]
+
+# Joints that stand in for one another across layouts, where the names differ. A target joint takes
+# the first of its stand-ins that the source layout has; exact name matches are always used first.
+_STAND_INS: dict[str, tuple[str, ...]] = {
+    "nose": ("head", "face"),
+    "head": ("nose", "face"),
+    "face": ("head", "nose"),
+    "neck": ("shoulder_center", "spine_shoulder"),
+    "shoulder_center": ("neck", "spine_shoulder"),
+    "spine_shoulder": ("shoulder_center", "neck"),
+    "spine": ("spine_mid", "belly"),
+    "spine_mid": ("spine", "belly"),
+    "belly": ("spine", "spine_mid"),
+    "hip_center": ("spine_base",),
+    "spine_base": ("hip_center",),
+    "left_hand": ("left_wrist",),
+    "right_hand": ("right_wrist",),
+    "left_foot": ("left_ankle",),
+    "right_foot": ("right_ankle",),
+}
+
+
+def get_layout(name: str | Layout) -> Layout:
+    """Look a layout up by name; an unknown name raises a ConfigError naming the closest ones."""
+    if isinstance(name, Layout):
+        return name
+    if name not in LAYOUTS:
+        close = difflib.get_close_matches(str(name), LAYOUTS, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown skeleton layout '{name}'; known: {', '.join(sorted(LAYOUTS))}.{hint}")
+    return LAYOUTS[name]
+
+
+def joint_mapping(source: str | Layout, target: str | Layout) -> np.ndarray:
+    """For each target joint, the index of the source joint that carries it, or -1 if none does.
+
+    Joints are matched by name, then through stand-ins (a head joint stands in for COCO's nose,
+    a Kinect hand for a wrist, ...). Returns int64 [V_target].
+    """
+    src, dst = get_layout(source), get_layout(target)
+    index = {n: i for i, n in enumerate(src.joints)}
+    out = np.full(dst.num_joints, -1, dtype=np.int64)
+    for t, name in enumerate(dst.joints):
+        for candidate in (name, *_STAND_INS.get(name, ())):
+            if candidate in index:
+                out[t] = index[candidate]
+                break
+    return out
+
+
+def map_joints(
+    keypoint: np.ndarray, score: np.ndarray | None, source: str | Layout, target: str | Layout
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carry ``keypoint`` [..., V_src, C] (and ``score`` [..., V_src]) into the target layout.
+
+    Joints the source lacks get zero coordinates and score 0. A missing ``score`` counts as 1.
+    Returns ``(keypoint [..., V_dst, C], score [..., V_dst])``.
+    """
+    mapping = joint_mapping(source, target)
+    present = mapping >= 0
+    if score is None:
+        score = np.ones(keypoint.shape[:-1], dtype=np.float32)
+    kp = keypoint[..., np.where(present, mapping, 0), :] * present[:, None]
+    sc = score[..., np.where(present, mapping, 0)] * present
+    return kp.astype(keypoint.dtype, copy=False), sc.astype(np.float32, copy=False)
