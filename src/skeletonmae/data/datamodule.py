@@ -1,0 +1,133 @@
+"""Dataset and LightningDataModule: an annotation pickle, a split and a layout in; batches out.
+
+A batch is ``(x, label, index)`` with ``x`` float32 [N, K, P, T, V, C] (K = 1 in training, K test
+clips at test time), ``label`` int64 [N] and ``index`` int64 [N] (position in the split, so
+predictions can be written next to their ``frame_dir``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..config import Config
+from ..errors import DataError
+from .annotations import AnnotationFile, load_annotations
+from .transforms import Compose, build_pipeline
+
+
+class SkeletonDataset(Dataset):
+    """Samples of one split, each passed through ``pipeline`` when read."""
+
+    def __init__(self, samples: list[dict], pipeline: Compose):
+        self.samples, self.pipeline = samples, pipeline
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        sample = self.samples[i]
+        x = self.pipeline(sample)["keypoint"]
+        return torch.from_numpy(x), int(sample["label"]), i
+
+
+def stratified_subset(samples: list[dict], fraction: float = 1.0, per_class: int = 0, seed: int = 0) -> list[dict]:
+    """A class-stratified subset: ``per_class`` clips of every class, or ``fraction`` of each (>= 1 each).
+
+    The choice depends only on the seed and the samples, so every run with that seed sees the same labels.
+    """
+    if fraction >= 1 and per_class <= 0:
+        return samples
+    labels = np.array([int(s["label"]) for s in samples])
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = min(len(idx), per_class) if per_class > 0 else max(1, int(round(fraction * len(idx))))
+        keep.extend(rng.choice(idx, size=n, replace=False).tolist())
+    return [samples[i] for i in sorted(keep)]
+
+
+class SkeletonDataModule(L.LightningDataModule):
+    """Train / test data of one annotation file, as configured in ``cfg.data``."""
+
+    def __init__(self, cfg: Config, batch_size: int, train_splits: list[str] | None = None, labelled: bool = True):
+        super().__init__()
+        self.cfg, self.batch_size, self.labelled = cfg, batch_size, labelled
+        self.train_splits = train_splits or [cfg.data.train_split]
+        self.file: AnnotationFile | None = None
+
+    # Loaded eagerly, in the main process, so that forked workers share the arrays.
+    def load(self) -> AnnotationFile:
+        if self.file is None:
+            d = self.cfg.data
+            if not d.path:
+                raise DataError("no data file given: set data.path (an annotation pickle) in the config")
+            self.file = load_annotations(Path(d.path), layout=d.layout)
+        return self.file
+
+    @property
+    def is_3d(self) -> bool:
+        return self.load().num_channels == 3
+
+    @property
+    def num_classes(self) -> int:
+        return self.load().num_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.load().num_channels + int(self.cfg.data.use_score)
+
+    def pipeline(self, train: bool) -> Compose:
+        d = self.cfg.data
+        return build_pipeline(
+            source_layout=d.layout,
+            target_layout=self.cfg.model.layout,
+            is_3d=self.is_3d,
+            clip_len=d.clip_len,
+            num_persons=d.num_persons,
+            train=train,
+            num_clips=d.test_clips,
+            use_score=d.use_score,
+            pixel_noise=d.pixel_noise,
+            normalize=d.normalize,
+            score_threshold=d.score_threshold,
+            rotate_deg=d.rotate_deg,
+            scale=d.scale,
+        )
+
+    def train_samples(self) -> list[dict]:
+        f, d = self.load(), self.cfg.data
+        samples = [s for split in self.train_splits for s in f.samples(split)]
+        if self.labelled:
+            samples = stratified_subset(samples, d.label_fraction, d.labels_per_class, d.label_seed)
+        return samples
+
+    def test_samples(self, split: str | None = None) -> list[dict]:
+        return self.load().samples(split or self.cfg.data.test_split)
+
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+        workers = self.cfg.data.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) > batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(SkeletonDataset(self.train_samples(), self.pipeline(train=True)), True, self.batch_size)
+
+    def test_dataloader(self, split: str | None = None) -> DataLoader:
+        # K clips per sample make test batches K times larger: keep the number of clips per batch alike.
+        batch = max(1, self.batch_size // max(1, self.cfg.data.test_clips))
+        return self._loader(SkeletonDataset(self.test_samples(split), self.pipeline(train=False)), False, batch)
+
+    val_dataloader = test_dataloader

@@ -1,0 +1,246 @@
+"""Sample transforms with PYSKL semantics: each a small callable with one job, on a dict sample.
+
+A sample starts as an annotation (``keypoint`` [M, T, V, C], ``keypoint_score`` [M, T, V], ``img_shape``)
+and leaves the pipeline as ``keypoint`` float32 [K, P, T, V, C'] (K clips, P persons, T frames):
+
+    MapJoints -> SelectPersons -> UniformSample -> PixelNoise -> Normalize2D / Normalize3D
+              -> RandomRotateScale3D -> FormatChannels
+
+Transforms never write into the arrays of the loaded file (they are shared by every epoch and, after a
+fork, by every data-loader worker). Randomness comes from numpy's global generator, which Lightning
+seeds per worker (``seed_everything(workers=True)``), so a seeded run is repeatable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ..skeleton import Layout, get_layout, map_joints
+
+Sample = dict
+
+
+def _scores(sample: Sample) -> np.ndarray:
+    """``keypoint_score``, or for 3D data (which has none) 1 wherever a joint is not all-zero."""
+    if "keypoint_score" in sample:
+        return sample["keypoint_score"]
+    return np.any(sample["keypoint"] != 0, axis=-1).astype(np.float32)
+
+
+class Compose:
+    """Apply transforms in order."""
+
+    def __init__(self, transforms: Sequence[Callable[[Sample], Sample]]):
+        self.transforms = list(transforms)
+
+    def __call__(self, sample: Sample) -> Sample:
+        sample = dict(sample)
+        for t in self.transforms:
+            sample = t(sample)
+        return sample
+
+    def __repr__(self) -> str:
+        return "Compose(" + ", ".join(repr(t) for t in self.transforms) + ")"
+
+
+class MapJoints:
+    """Carry the sample from the file's layout into the model's (absent joints: 0, score 0)."""
+
+    def __init__(self, source: str | Layout, target: str | Layout):
+        self.source, self.target = get_layout(source), get_layout(target)
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp, sc = map_joints(sample["keypoint"], _scores(sample), self.source, self.target)
+        return {**sample, "keypoint": kp, "keypoint_score": sc}
+
+    def __repr__(self) -> str:
+        return f"MapJoints({self.source.name}->{self.target.name})"
+
+
+class SelectPersons:
+    """Keep the P persons with the highest total score; zero-pad to exactly P persons."""
+
+    def __init__(self, num_persons: int = 2):
+        self.num_persons = num_persons
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp, sc = sample["keypoint"], _scores(sample)
+        order = np.argsort(-sc.sum(axis=(1, 2)), kind="stable")[: self.num_persons]
+        kp, sc = kp[order], sc[order]
+        pad = self.num_persons - kp.shape[0]
+        if pad > 0:
+            kp = np.concatenate([kp, np.zeros((pad, *kp.shape[1:]), kp.dtype)])
+            sc = np.concatenate([sc, np.zeros((pad, *sc.shape[1:]), sc.dtype)])
+        return {**sample, "keypoint": kp, "keypoint_score": sc}
+
+
+class UniformSample:
+    """Sample ``clip_len`` frames spread uniformly over the clip (PYSKL's UniformSampleFrames).
+
+    The clip is cut into ``clip_len`` equal segments and one frame is taken from each: a random one in
+    training, fixed ones at test time, where ``num_clips`` clips take evenly spaced offsets inside the
+    segments. A clip shorter than ``clip_len`` is looped (``short='loop'``, from a random start in
+    training) or padded by repeating its last frame (``short='pad'``).
+    Output: ``keypoint`` [K, M, clip_len, V, C], ``keypoint_score`` [K, M, clip_len, V].
+    """
+
+    def __init__(self, clip_len: int, num_clips: int = 1, test_mode: bool = False, short: str = "loop"):
+        if short not in ("loop", "pad"):
+            raise ValueError(f"short must be 'loop' or 'pad', got {short!r}")
+        self.clip_len, self.num_clips, self.test_mode, self.short = clip_len, num_clips, test_mode, short
+
+    def indices(self, num_frames: int) -> np.ndarray:
+        """Frame indices [K, clip_len]."""
+        t, k = self.clip_len, self.num_clips
+        if num_frames < t:
+            if self.short == "pad":
+                idx = np.minimum(np.arange(t), num_frames - 1)
+                return np.broadcast_to(idx, (k, t)).copy()
+            starts = np.arange(k) * num_frames // k if self.test_mode else np.random.randint(num_frames, size=k)
+            return (starts[:, None] + np.arange(t)) % num_frames
+        bounds = np.arange(t + 1) * num_frames // t  # segment i covers [bounds[i], bounds[i+1])
+        length = bounds[1:] - bounds[:-1]
+        if self.test_mode:
+            frac = (np.arange(k)[:, None] + 0.5) / k
+        else:
+            frac = np.random.rand(k, t)
+        return bounds[:-1] + (frac * length).astype(np.int64)
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp, sc = sample["keypoint"], _scores(sample)
+        idx = self.indices(kp.shape[1])
+        return {**sample, "keypoint": np.moveaxis(kp[:, idx], 1, 0), "keypoint_score": np.moveaxis(sc[:, idx], 1, 0)}
+
+
+class PixelNoise:
+    """Add Gaussian noise of ``std`` pixels to every present joint (the paper's training noise, §4.1)."""
+
+    def __init__(self, std: float = 1.0):
+        self.std = std
+
+    def __call__(self, sample: Sample) -> Sample:
+        if self.std <= 0:
+            return sample
+        kp, sc = sample["keypoint"], _scores(sample)
+        noise = np.random.normal(0.0, self.std, kp.shape).astype(kp.dtype)
+        return {**sample, "keypoint": kp + noise * (sc[..., None] > 0)}
+
+
+class Normalize2D:
+    """Pixel coordinates to [-1, 1] (PYSKL's PreNormalize2D); joints with score <= threshold set to 0.
+
+    ``mode='fix'`` divides by the frame size ``img_shape`` (h, w): ``x' = (x - w/2) / (w/2)``;
+    ``mode='auto'`` uses the box around the clip's confident joints instead, keeping the aspect ratio.
+    """
+
+    def __init__(self, mode: str = "fix", threshold: float = 0.01):
+        if mode not in ("fix", "auto"):
+            raise ValueError(f"mode must be 'fix' or 'auto', got {mode!r}")
+        self.mode, self.threshold = mode, threshold
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp, sc = sample["keypoint"], _scores(sample)
+        keep = sc > self.threshold
+        if self.mode == "fix":
+            h, w = sample["img_shape"]
+            center = np.array([w / 2, h / 2], np.float32)
+            half = center
+        else:
+            pts = kp[keep]
+            if len(pts) == 0:
+                return {**sample, "keypoint": np.zeros_like(kp)}
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            center = (lo + hi) / 2
+            half = np.full(2, max((hi - lo).max() / 2, 1e-6), np.float32)
+        out = (kp - center) / half
+        return {**sample, "keypoint": (out * keep[..., None]).astype(np.float32)}
+
+
+class Normalize3D:
+    """Centre 3D skeletons on the layout's centre joint and scale to unit RMS radius.
+
+    The centre is the mean position of the centre joint over the frames where the first person is
+    present; the scale is the root-mean-square distance of all present joints from it, so data in
+    metres and in millimetres end up alike.
+    """
+
+    def __init__(self, layout: str | Layout):
+        self.center = get_layout(layout).center
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp, sc = sample["keypoint"], _scores(sample)
+        present = sc > 0
+        ref = present[..., 0, :, self.center]  # [..., T] of the first person
+        pts = kp[..., 0, :, self.center, :][ref]
+        center = pts.mean(axis=0) if len(pts) else np.zeros(kp.shape[-1], np.float32)
+        rel = (kp - center) * present[..., None]
+        sq = (rel**2).sum(-1)[present]
+        scale = np.sqrt(sq.mean()) if len(sq) else 1.0
+        return {**sample, "keypoint": (rel / max(scale, 1e-6)).astype(np.float32)}
+
+
+class RandomRotateScale3D:
+    """Rotate about the vertical (y) axis by a random angle in [-max_deg, max_deg], scale by U(1-s, 1+s)."""
+
+    def __init__(self, max_deg: float = 0.0, scale: float = 0.0):
+        self.max_deg, self.scale = max_deg, scale
+
+    def __call__(self, sample: Sample) -> Sample:
+        if self.max_deg <= 0 and self.scale <= 0:
+            return sample
+        a = np.deg2rad(np.random.uniform(-self.max_deg, self.max_deg))
+        s = np.random.uniform(1 - self.scale, 1 + self.scale, size=3)
+        c, n = np.cos(a), np.sin(a)
+        rot = np.array([[c, 0, n], [0, 1, 0], [-n, 0, c]], np.float32) * s[:, None]
+        return {**sample, "keypoint": (sample["keypoint"] @ rot.T.astype(np.float32)).astype(np.float32)}
+
+
+class FormatChannels:
+    """The model input: coordinates, with the score appended as a last channel if ``use_score``."""
+
+    def __init__(self, use_score: bool = False):
+        self.use_score = use_score
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp = sample["keypoint"].astype(np.float32, copy=False)
+        if self.use_score:
+            kp = np.concatenate([kp, _scores(sample)[..., None].astype(np.float32)], axis=-1)
+        return {**sample, "keypoint": np.ascontiguousarray(kp)}
+
+
+def build_pipeline(
+    *,
+    source_layout: str | Layout,
+    target_layout: str | Layout,
+    is_3d: bool,
+    clip_len: int,
+    num_persons: int,
+    train: bool,
+    num_clips: int = 1,
+    use_score: bool = False,
+    pixel_noise: float = 0.0,
+    normalize: str = "fix",
+    score_threshold: float = 0.01,
+    rotate_deg: float = 0.0,
+    scale: float = 0.0,
+) -> Compose:
+    """The standard pipeline for training (one random clip, augmented) or testing (K fixed clips)."""
+    steps: list[Callable[[Sample], Sample]] = []
+    if get_layout(source_layout).name != get_layout(target_layout).name:
+        steps.append(MapJoints(source_layout, target_layout))
+    steps += [
+        SelectPersons(num_persons),
+        UniformSample(clip_len, num_clips=1 if train else num_clips, test_mode=not train),
+    ]
+    if is_3d:
+        steps.append(Normalize3D(target_layout))
+        if train:
+            steps.append(RandomRotateScale3D(rotate_deg, scale))
+    else:
+        if train:
+            steps.append(PixelNoise(pixel_noise))
+        steps.append(Normalize2D(normalize, score_threshold))
+    steps.append(FormatChannels(use_score))
+    return Compose(steps)

@@ -1,0 +1,54 @@
+"""Shared fixtures: the real datasets in ../shared/data (skipped cleanly when absent) and small files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Keep test runs on the two cores of a CI machine predictable.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# name -> (layout, train split, test split)
+DATASETS = {
+    "penn_action": ("penn13", "train", "test"),
+    "jhmdb14": ("jhmdb15", "train1", "test1"),
+    "nw_ucla": ("kinect20", "xview_train", "xview_val"),
+    "utkinect": ("kinect20", "xsub_train", "xsub_val"),
+    "florence3d": ("florence15", "xsub_train", "xsub_val"),
+}
+
+
+def shared_pickle(name: str) -> Path:
+    path = SHARED / name / f"{name}.pkl"
+    if not path.is_file():
+        pytest.skip(f"real dataset {path} not available (../shared/data is absent)")
+    return path
+
+
+def make_sample(frame_dir="s0", label=0, m=1, t=8, v=17, c=2, seed=0, img_shape=(100, 200)):
+    rng = np.random.default_rng(seed)
+    ann = {
+        "frame_dir": frame_dir,
+        "label": label,
+        "total_frames": t,
+        "keypoint": rng.uniform(0, 100, (m, t, v, c)).astype(np.float32),
+    }
+    if c == 2:
+        ann["keypoint_score"] = rng.uniform(0.5, 1, (m, t, v)).astype(np.float32)
+        ann["img_shape"] = ann["original_shape"] = img_shape
+    return ann
+
+
+@pytest.fixture
+def small_pickle(tmp_path):
+    """A valid 2D COCO-17 annotation pickle with 3 classes x 4 clips, split train/test."""
+    from skeletonmae.data.annotations import save_annotations
+
+    anns = [make_sample(f"c{i}", label=i % 3, t=5 + i, m=1 + i % 2, seed=i) for i in range(12)]
+    split = {"train": [a["frame_dir"] for a in anns[:8]], "test": [a["frame_dir"] for a in anns[8:]]}
+    return save_annotations(tmp_path / "small.pkl", anns, split)

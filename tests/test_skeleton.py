@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from skeletonmae.errors import ConfigError
+from skeletonmae.skeleton import LAYOUTS, REGION_NAMES, get_layout, joint_mapping, map_joints
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_layout_is_a_connected_person(name):
+    layout = get_layout(name)
+    a = layout.adjacency()
+    assert a.shape == (layout.num_joints,) * 2
+    assert np.array_equal(a, a.T) and np.all(np.diag(a) == 0)
+    # every joint reachable from the centre: a skeleton is one connected tree-like graph
+    reach = np.eye(layout.num_joints)[layout.center]
+    for _ in range(layout.num_joints):
+        reach = np.minimum(1, reach + reach @ a)
+    assert reach.all()
+    assert len(layout.regions) == len(REGION_NAMES)
+    # left/right limbs hold joints named left/right
+    for region, side in ((2, "left"), (3, "right"), (4, "left"), (5, "right")):
+        assert all(layout.joints[j].startswith(side) for j in layout.regions[region])
+
+
+def test_coco17_regions_match_paper_fig2d():
+    coco = get_layout("coco17")
+    assert coco.regions == ((0, 1, 2, 3, 4), (5, 6, 11, 12), (7, 9), (8, 10), (13, 15), (14, 16))
+    # paper's figure draws shoulder-shoulder and hip-hip; PYSKL's graph has neither
+    assert coco.adjacency()[5, 6] == 1 and coco.adjacency()[11, 12] == 1
+    pyskl = get_layout("coco17_pyskl").adjacency()
+    assert pyskl[5, 6] == 0 and pyskl[11, 12] == 0 and pyskl.sum() == coco.adjacency().sum() - 4
+    assert list(coco.region_of_joint()) == [0] * 5 + [1, 1, 2, 3, 2, 3, 1, 1, 4, 5, 4, 5]
+
+
+def test_adjacency_self_loops():
+    a = get_layout("penn13").adjacency(self_loops=True)
+    assert np.all(np.diag(a) == 1)
+
+
+def test_unknown_layout_suggests():
+    with pytest.raises(ConfigError, match="coco17"):
+        get_layout("coco71")
+
+
+def test_penn_to_coco_mapping_as_documented():
+    # ../shared/data/penn_action/README.md: COCO 0 <- Penn 0, 5..16 <- 1..12, eyes and ears absent
+    expected = [0, -1, -1, -1, -1] + list(range(1, 13))
+    assert joint_mapping("penn13", "coco17").tolist() == expected
+
+
+def test_map_joints_zeroes_missing():
+    kp = np.arange(1 * 2 * 13 * 2, dtype=np.float32).reshape(1, 2, 13, 2) + 1
+    out, score = map_joints(kp, None, "penn13", "coco17")
+    assert out.shape == (1, 2, 17, 2) and score.shape == (1, 2, 17)
+    assert np.all(out[..., 1:5, :] == 0) and np.all(score[..., 1:5] == 0)
+    np.testing.assert_array_equal(out[..., 5:, :], kp[..., 1:, :])
+    np.testing.assert_array_equal(out[..., 0, :], kp[..., 0, :])
+    assert np.all(score[..., 5:] == 1)
+
+
+def test_mapping_identity():
+    assert joint_mapping("kinect20", "kinect20").tolist() == list(range(20))
