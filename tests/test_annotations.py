@@ -2,8 +2,8 @@ import pickle
 
 import numpy as np
 import pytest
-
 from conftest import DATASETS, make_sample, shared_pickle
+
 from skeletonmae.data.annotations import check_annotations, load_annotations, save_annotations
 from skeletonmae.errors import DataError
 

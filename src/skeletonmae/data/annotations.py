@@ -69,7 +69,7 @@ def safe_load(path: str | os.PathLike) -> object:
         raise DataError(
             f"{path}: not loaded: {e}. Re-save the file with plain dicts and numpy arrays."
         ) from e
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise DataError(
             f"{path}: not a readable pickle ({type(e).__name__}: {e}); the file is truncated or "
             "corrupt. Re-create or re-download it."

@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+from conftest import DATASETS, make_sample, shared_pickle
+
+from skeletonmae.config import load_config
+from skeletonmae.data.annotations import load_annotations
+from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
+from skeletonmae.data.transforms import (
+    FormatChannels,
+    Normalize2D,
+    Normalize3D,
+    PixelNoise,
+    RandomRotateScale3D,
+    SelectPersons,
+    UniformSample,
+    build_pipeline,
+)
+
+
+def test_uniform_sample_test_mode_is_deterministic_and_spread():
+    s = UniformSample(clip_len=4, num_clips=2, test_mode=True)
+    idx = s.indices(40)
+    assert idx.shape == (2, 4)
+    np.testing.assert_array_equal(idx, s.indices(40))
+    # segments of 10 frames; clip k takes offset floor(10 * (k + 0.5) / 2)
+    np.testing.assert_array_equal(idx, [[2, 12, 22, 32], [7, 17, 27, 37]])
+
+
+def test_uniform_sample_train_stays_in_segments():
+    np.random.seed(0)
+    idx = UniformSample(clip_len=5).indices(23)
+    bounds = np.arange(6) * 23 // 5
+    assert np.all(idx[0] >= bounds[:-1]) and np.all(idx[0] < bounds[1:])
+
+
+def test_short_clips_loop_or_pad():
+    np.testing.assert_array_equal(UniformSample(6, test_mode=True).indices(4), [[0, 1, 2, 3, 0, 1]])
+    np.testing.assert_array_equal(UniformSample(6, short="pad").indices(4), [[0, 1, 2, 3, 3, 3]])
+    assert UniformSample(6, test_mode=True).indices(1).tolist() == [[0] * 6]
+
+
+def test_select_persons_keeps_most_confident_and_pads():
+    ann = make_sample(m=3, t=4)
+    ann["keypoint_score"][1] = 1.0  # person 1 is the most confident
+    ann["keypoint_score"][2] = 0.0
+    out = SelectPersons(2)(ann)
+    np.testing.assert_array_equal(out["keypoint"][0], ann["keypoint"][1])
+    np.testing.assert_array_equal(out["keypoint"][1], ann["keypoint"][0])
+    one = SelectPersons(2)(make_sample(m=1))
+    assert one["keypoint"].shape[0] == 2 and np.all(one["keypoint"][1] == 0) and np.all(one["keypoint_score"][1] == 0)
+
+
+def test_normalize2d_fix_mode_and_threshold():
+    ann = make_sample(t=2, v=3, img_shape=(100, 200))
+    ann["keypoint"][0, 0] = [[0, 0], [100, 50], [200, 100]]
+    ann["keypoint_score"][0, 0] = [1, 1, 0.0]
+    out = Normalize2D("fix", threshold=0.01)(ann)["keypoint"]
+    np.testing.assert_allclose(out[0, 0], [[-1, -1], [0, 0], [0, 0]])  # low-score joint zeroed
+
+
+def test_normalize2d_auto_keeps_aspect():
+    ann = make_sample(t=1, v=2)
+    ann["keypoint"][0, 0] = [[10, 10], [30, 20]]
+    out = Normalize2D("auto")(ann)["keypoint"][0, 0]
+    np.testing.assert_allclose(out, [[-1, -0.5], [1, 0.5]])
+
+
+def test_normalize3d_is_unit_independent():
+    ann = make_sample(c=3, v=15, t=6)
+    a = Normalize3D("florence15")(ann)["keypoint"]
+    ann_mm = {**ann, "keypoint": ann["keypoint"] * 1000}
+    b = Normalize3D("florence15")(ann_mm)["keypoint"]
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert abs(np.sqrt((a**2).sum(-1).mean()) - 1) < 1e-4
+
+
+def test_pixel_noise_spares_absent_joints():
+    np.random.seed(1)
+    ann = make_sample(t=3, v=4)
+    ann["keypoint_score"][0, :, 0] = 0
+    out = PixelNoise(2.0)(ann)["keypoint"]
+    np.testing.assert_array_equal(out[0, :, 0], ann["keypoint"][0, :, 0])
+    assert np.abs(out - ann["keypoint"]).max() > 0.1
+
+
+def test_rotation_preserves_lengths_without_scale():
+    np.random.seed(0)
+    ann = make_sample(c=3, v=5)
+    out = RandomRotateScale3D(max_deg=30)(ann)["keypoint"]
+    np.testing.assert_allclose(np.linalg.norm(out, axis=-1), np.linalg.norm(ann["keypoint"], axis=-1), rtol=1e-5)
+
+
+def test_format_channels_appends_score():
+    ann = make_sample(t=2, v=3)
+    out = FormatChannels(use_score=True)(ann)["keypoint"]
+    assert out.shape == (1, 2, 3, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[..., 2], ann["keypoint_score"])
+
+
+def test_transforms_do_not_touch_the_loaded_arrays():
+    ann = make_sample(m=2, t=30)
+    before = ann["keypoint"].copy()
+    pipe = build_pipeline(
+        source_layout="coco17", target_layout="coco17", is_3d=False, clip_len=8, num_persons=2, train=True,
+        pixel_noise=1.0,
+    )
+    pipe(ann)
+    np.testing.assert_array_equal(ann["keypoint"], before)
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_every_real_dataset_reaches_batches(name):
+    layout, train, test = DATASETS[name]
+    path = shared_pickle(name)
+    c = 3 if name in ("nw_ucla", "utkinect", "florence3d") else 2
+    cfg = load_config(
+        None,
+        [f"data.path={path}", f"data.layout={layout}", f"data.train_split={train}", f"data.test_split={test}",
+         "data.num_workers=0", "data.clip_len=16", "data.test_clips=3", "model.layout=coco17"],
+    )
+    dm = SkeletonDataModule(cfg, batch_size=12)
+    x, label, index = next(iter(dm.train_dataloader()))
+    assert x.shape == (12, 1, 2, 16, 17, c) and x.dtype.is_floating_point
+    assert x.isfinite().all() and x.abs().max() < 50
+    assert label.shape == (12,) and (label >= 0).all() and (label < dm.num_classes).all()
+    x, label, index = next(iter(dm.test_dataloader()))
+    assert x.shape[1:] == (3, 2, 16, 17, c)
+    assert index.tolist() == list(range(len(index)))
+
+
+def test_stratified_subset_counts():
+    samples = [{"label": i % 3} for i in range(30)]
+    sub = stratified_subset(samples, fraction=0.2, seed=0)
+    assert sorted(s["label"] for s in sub) == [0, 0, 1, 1, 2, 2]
+    assert stratified_subset(samples, fraction=0.2, seed=0) == sub
+    assert len(stratified_subset(samples, per_class=4)) == 12
+    assert stratified_subset(samples) is samples
+
+
+def test_penn_labels_fraction_is_stratified():
+    f = load_annotations(shared_pickle("penn_action"), layout="penn13")
+    sub = stratified_subset(f.samples("train"), fraction=0.1, seed=3)
+    assert len({s["label"] for s in sub}) == 15 and 110 < len(sub) < 140
