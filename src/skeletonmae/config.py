@@ -51,6 +51,7 @@ class ModelConfig:
     norm: str = "batchnorm"
     act: str = "prelu"  # paper §4.2
     gat_heads: int = 4
+    joint_embedding: bool = True  # extension: learnable per-joint vector added to X (False = paper)
     mask: str = "regions"  # regions (body-region masking, §3.1.2) | joints (random joints, Tab. 5b)
     mask_regions: list[int] | None = None  # fixed region ids V_0..V_5; None = random per clip
     mask_num_regions: list[int] = field(default_factory=lambda: [1, 2])  # k range when random
@@ -108,7 +109,7 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     limit_train_batches: float = 1.0
     progress: bool = True
-    resume: bool = True  # continue from out_dir/checkpoints/last.ckpt if it exists
+    resume: bool = False  # continue from out_dir/checkpoints/last.ckpt (else a run there is an error)
 
 
 @dataclass
@@ -121,6 +122,14 @@ class Config:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """A config from a (possibly partial) nested dict, e.g. one stored in a checkpoint."""
+        cfg = cls()
+        _merge(cfg, values, "")
+        validate(cfg)
+        return cfg
 
 
 def _check_type(value, annotation, key: str):

@@ -1,0 +1,109 @@
+"""One Lightning Trainer for every stage: devices, logs, atomic checkpoints, resume, NaN guard.
+
+The same code runs on a laptop CPU, one GPU, several GPUs (DDP) and several nodes: the Trainer holds the
+devices (``trainer.accelerator``, ``trainer.devices``, ``trainer.num_nodes``, ``trainer.strategy``).
+Checkpoints are written atomically (temporary file, then rename) and loaded with ``weights_only=True``,
+so a checkpoint cannot run code. A run whose ``out_dir`` holds ``checkpoints/last.ckpt`` resumes from it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from ..config import Config
+from ..errors import CheckpointError, SkeletonMAEError
+from ..fileio import atomic_open
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that never leaves a truncated file and never unpickles code."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        with atomic_open(path, "wb") as f:
+            torch.save(checkpoint, f)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return load_checkpoint(path, map_location=map_location)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint safely (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found; check the path")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for truncated / foreign files
+        raise CheckpointError(
+            f"checkpoint {path} could not be loaded safely ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            "it is truncated, not a SkeletonMAE checkpoint, or holds objects other than tensors and plain data"
+        ) from e
+
+
+class NonFiniteLossGuard(Callback):
+    """Stop a run on a NaN/inf loss, naming the step and batch; the last good checkpoint stays as it was."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not math.isfinite(float(loss)):
+            raise SkeletonMAEError(
+                f"training loss became {float(loss)} at global step {trainer.global_step}, epoch "
+                f"{trainer.current_epoch}, batch {batch_idx}. The last good checkpoint is kept in "
+                f"{trainer.default_root_dir}/checkpoints. Lower the learning rate, or check the data with "
+                "`skeletonmae data check`."
+            )
+
+
+def last_checkpoint(out_dir: str | Path) -> Path | None:
+    path = Path(out_dir) / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
+
+
+def build_trainer(cfg: Config, max_epochs: int, monitor: str | None = None, mode: str = "min") -> L.Trainer:
+    t = cfg.trainer
+    out = Path(t.out_dir)
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                        save_last=True, save_top_k=1 if monitor else 0, monitor=monitor, mode=mode),
+        NonFiniteLossGuard(),
+    ]
+    if t.progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
+    return L.Trainer(
+        default_root_dir=str(out),
+        max_epochs=max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        logger=[CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        log_every_n_steps=t.log_every_n_steps,
+        limit_train_batches=t.limit_train_batches,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def resume_path(cfg: Config) -> str | None:
+    """``last.ckpt`` of ``out_dir`` when resuming; None for a fresh run. Never overwrites a run silently."""
+    last = last_checkpoint(cfg.trainer.out_dir)
+    if last is None:
+        return None
+    if not cfg.trainer.resume:
+        raise SkeletonMAEError(
+            f"{cfg.trainer.out_dir} already holds a run ({last}). Pass --resume to continue it, or choose "
+            "another output directory with --out; nothing was overwritten."
+        )
+    return str(last)
