@@ -212,6 +212,14 @@ def load_config(paths: list[str | Path] | str | Path | None = None, overrides: l
     return cfg
 
 
+def with_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """A copy of ``cfg`` with ``section.key=value`` overrides applied and validated."""
+    out = Config.from_dict(cfg.to_dict())
+    _merge(out, parse_overrides(overrides), "")
+    validate(out)
+    return out
+
+
 def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
     if path.resolve() in seen:
         raise ConfigError(f"config {path}: '_base_' includes form a cycle")

@@ -1,6 +1,10 @@
 """The Norm-Act tail shared by every graph layer, and the norm / activation factories.
 
-Tensors are [B, V, D] (B graphs of V joints); 'batchnorm' normalises each feature over all B·V nodes.
+GraphMAE (Hou et al., KDD 2022), whose recipe SkeletonMAE follows (paper §3.1), ends every hidden graph layer
+with a normalisation and an activation, and leaves the decoder's last layer a plain linear output.
+
+Tensors are [B, V, D] (B graphs of V joints); 'batchnorm' normalises each of the D features over all B·V
+nodes (BatchNorm1d on the flattened [B·V, D] node matrix, as PyG's BatchNorm does on a node batch).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ ACTS = ("prelu", "relu", "elu", "gelu", "none")
 
 
 class NodeBatchNorm(nn.BatchNorm1d):
-    """BatchNorm1d over the feature dim of a [..., D] tensor (statistics over all nodes)."""
+    """BatchNorm1d over the feature dim of a [..., D] tensor (statistics over all nodes of all graphs)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
 
 def make_norm(name: str, dim: int) -> nn.Module:
+    """'batchnorm' (:class:`NodeBatchNorm`), 'layernorm' (over D) or 'none' for [..., dim] tensors."""
     if name == "batchnorm":
         return NodeBatchNorm(dim)
     if name == "layernorm":
@@ -32,6 +37,10 @@ def make_norm(name: str, dim: int) -> nn.Module:
 
 
 def make_act(name: str, dim: int) -> nn.Module:
+    """'prelu' (one shared slope, as GraphMAE), 'relu', 'elu', 'gelu' or 'none'.
+
+    ``dim`` is accepted so that a per-channel activation can be added without changing callers.
+    """
     acts = {"prelu": nn.PReLU, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "none": nn.Identity}
     if name not in acts:
         raise ConfigError(f"unknown activation '{name}'; choose one of {', '.join(ACTS)}")
@@ -39,7 +48,21 @@ def make_act(name: str, dim: int) -> nn.Module:
 
 
 class NormAct(nn.Sequential):
-    """Norm then activation; an identity for a decoder's last layer (``last=True``)."""
+    """Norm then activation over [..., dim]; empty (an identity) for a decoder's last layer (``last=True``)."""
 
     def __init__(self, dim: int, norm: str = "batchnorm", act: str = "prelu", last: bool = False):
         super().__init__(*([] if last else [make_norm(norm, dim), make_act(act, dim)]))
+
+
+def dense_adjacency(adjacency, self_loops: bool = False) -> torch.Tensor:
+    """A float32 [V, V] copy of a 0/1 adjacency (tensor or array); with ``self_loops`` the diagonal set to 1.
+
+    Setting (not adding) the diagonal gives A + I for a loop-free A and never counts a loop twice, like PyG's
+    ``add_remaining_self_loops``.
+    """
+    a = torch.as_tensor(adjacency).detach().to("cpu", torch.float32).clone()
+    if a.dim() != 2 or a.shape[0] != a.shape[1]:
+        raise ConfigError(f"adjacency must be a square [V, V] matrix, got shape {tuple(a.shape)}")
+    if self_loops:
+        a.fill_diagonal_(1.0)
+    return a
