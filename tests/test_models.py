@@ -1,0 +1,154 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from skeletonmae.config import load_config
+from skeletonmae.models.masking import JointMasker
+from skeletonmae.models.rce import rce_loss
+from skeletonmae.models.skeletonmae import SkeletonMAE, centred, window_target
+from skeletonmae.skeleton import get_layout
+from skeletonmae.tasks.finetune import build_classifier
+
+
+def test_region_mask_fixed_regions_cover_exactly_those_joints():
+    m = JointMasker("coco17", regions=[3, 5])(num_clips=4, num_frames=3)
+    assert m.shape == (4, 3, 17)
+    expected = torch.zeros(17, dtype=torch.bool)
+    expected[[8, 10, 14, 16]] = True  # right arm {8, 10}, right leg {14, 16}
+    assert (m == expected).all()
+
+
+def test_random_regions_are_whole_regions_never_all_six():
+    torch.manual_seed(0)
+    layout = get_layout("coco17")
+    masker = JointMasker(layout, num_regions=(1, 5))
+    m = masker(num_clips=500, num_frames=2)
+    assert (m[:, 0] == m[:, 1]).all()  # one mask per clip by default
+    region = torch.as_tensor(layout.region_of_joint())
+    counts = torch.stack([m[:, 0, region == r].float().mean(1) for r in range(6)], 1)  # [n, 6]
+    assert ((counts == 0) | (counts == 1)).all()  # regions are masked whole
+    k = counts.sum(1)
+    assert k.min() == 1 and k.max() == 5
+    assert (counts.mean(0) > 0.3).all()  # every region gets drawn
+
+
+def test_per_frame_masks_differ_between_frames():
+    torch.manual_seed(0)
+    m = JointMasker("coco17", per_frame=True)(num_clips=2, num_frames=50)
+    assert not (m[:, :1] == m).all()
+
+
+def test_random_joint_mask_ratio():
+    torch.manual_seed(0)
+    m = JointMasker("coco17", mode="joints", ratio=0.5)(num_clips=10, num_frames=4)
+    assert (m.sum(-1) == 8).all()  # round(0.5 * 17) = 8 (Python rounds half to even)
+
+
+def test_rce_matches_hand_computed_value():
+    pred = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]])
+    target = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]])
+    mask = torch.tensor([[True, True, False]])
+    # cos = 1 and 1/sqrt(2) on the two masked joints; (1 - cos)^2 = 0 and (1 - 1/sqrt(2))^2
+    e = (1 - 1 / math.sqrt(2)) ** 2
+    assert rce_loss(pred, target, mask, beta=2).item() == pytest.approx(e / 2)
+    # Eq. 2 as printed: sum_i (1/|V| - cos_i/|V|)^beta = |V|^-2 * sum (1 - cos)^2
+    assert rce_loss(pred, target, mask, beta=2, form="eq2").item() == pytest.approx(e / 4)
+    assert rce_loss(pred, target, mask, beta=1).item() == pytest.approx((1 - 1 / math.sqrt(2)) / 2)
+    assert rce_loss(pred, target, torch.zeros_like(mask)).item() == 0
+
+
+def test_centred_and_window_targets():
+    x = torch.zeros(1, 3, 2, 2)
+    x[0, :, 0] = torch.tensor([[1.0, 1], [2, 1], [3, 1]])
+    x[0, :, 1] = torch.tensor([[1.0, 3], [2, 3], [3, 3]])
+    c = centred(x)
+    assert torch.allclose(c[0, :, 0], torch.tensor([0.0, -1])) and torch.allclose(c[0, :, 1], torch.tensor([0.0, 1]))
+    w = window_target(x, 1)  # [1, T, V, (2w + 2) C]
+    assert w.shape == (1, 3, 2, 8)
+    # joint 0 at t = 1: positions at t = 0, 1, 2 relative to the centroid at t = 1 (2, 2), then velocity (1, 0)
+    assert w[0, 1, 0].tolist() == [-1, -1, 0, -1, 1, -1, 1, 0]
+    # at the clip's end the window repeats the last frame; an absent joint (all zero) gives zeros
+    assert w[0, 2, 0].tolist() == [-1, -1, 0, -1, 0, -1, 0.5, 0]
+    x[0, 1, 1] = 0
+    assert window_target(x, 1)[0, 1, 1].abs().sum() == 0
+
+
+@pytest.mark.parametrize("target", ["window", "coords", "embedding"])
+@pytest.mark.parametrize("backbone", ["gin", "gcn", "gat"])
+def test_skeletonmae_trains_on_masked_joints_only(target, backbone):
+    torch.manual_seed(0)
+    model = SkeletonMAE(2, backbone=backbone, target=target)
+    x = torch.randn(3, 2, 8, 17, 2)
+    x[:, 1] = 0  # second person absent
+    out = model(x)
+    assert out["pred"].shape[0] == 3 * 8  # absent person's frames are dropped
+    assert out["mask"].any() and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert model.mask_token.grad is not None and model.mask_token.grad.abs().sum() > 0
+    # the loss is scored on exactly the masked joints of the frames that hold a person
+    mask = model.masker(6, 8)
+    out = model(x, mask=mask)
+    assert torch.equal(out["mask"], mask.reshape(-1, 17)[out["frames"]])
+
+
+def test_masked_input_does_not_leak():
+    """The encoder never sees the masked joints' coordinates."""
+    torch.manual_seed(0)
+    model = SkeletonMAE(2, target="coords").eval()
+    x = torch.randn(2, 1, 4, 17, 2)
+    mask = JointMasker("coco17", regions=[2])(2, 4)
+    y = x.clone()
+    y[..., [7, 9], :] += 5.0  # move the masked left arm only
+    pa, pb = model(x, mask=mask)["pred"], model(y, mask=mask)["pred"]
+    assert torch.allclose(pa, pb, atol=1e-6)
+
+
+def test_ssl_loads_pretrained_encoder_weights():
+    cfg = load_config(None, ["data.clip_len=16"])
+    mae = SkeletonMAE(2)
+    for p in mae.parameters():
+        torch.nn.init.normal_(p)
+    clf = build_classifier(cfg, 2, 5)
+    clf.load_pretrained(mae.encoder_state())
+    ref = mae.encoder.state_dict()
+    for enc in clf.encoders():
+        for k, v in enc.state_dict().items():
+            assert torch.equal(v, ref[k]), k
+    assert torch.equal(clf.embed.weight, mae.embed.weight)
+
+
+def test_ssl_absent_person_does_not_change_prediction():
+    torch.manual_seed(0)
+    cfg = load_config(None, ["data.clip_len=16"])
+    clf = build_classifier(cfg, 2, 5).eval()
+    one = torch.randn(2, 1, 16, 17, 2)
+    two = torch.cat([one, torch.zeros_like(one)], dim=1)
+    assert torch.allclose(clf(one), clf(two), atol=1e-5)
+
+
+def test_ssl_persons_interact_with_mean_fusion():
+    torch.manual_seed(0)
+    cfg = load_config(None, ["data.clip_len=16"])
+    clf = build_classifier(cfg, 2, 5).eval()
+    x = torch.randn(1, 2, 16, 17, 2)
+    y = x.clone()
+    y[:, 1] += 1.0
+    f = clf.layers[0].sm
+    present = torch.ones(1, 2, 16, dtype=torch.bool)
+    h = torch.randn(1, 2, 16, 17, 64)
+    h2 = h.clone()
+    h2[:, 1] += 1
+    # person 0's output depends on person 1 under 'mean' fusion
+    assert not torch.allclose(f(h, present)[:, 0], f(h2, present)[:, 0])
+    f.person_fusion = "none"
+    assert torch.allclose(f(h, present)[:, 0], f(h2, present)[:, 0])
+    assert clf(x).shape == (1, 5)
+
+
+def test_ssl_output_shape_with_strides():
+    cfg = load_config(None, ["data.clip_len=33", "model.strl_layers=4"])
+    clf = build_classifier(cfg, 3, 7)
+    assert clf(torch.randn(2, 2, 33, 17, 3)).shape == (2, 7)
+    assert np.isfinite(clf(torch.zeros(1, 2, 33, 17, 3)).detach().numpy()).all()
