@@ -152,8 +152,11 @@ def _check_type(value, annotation, key: str):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' expects a list, got {value!r}")
         return [_check_type(v, args[0], key) for v in value]
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if annotation is float and not isinstance(value, bool) and isinstance(value, (int, str)):
+        try:  # YAML reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if annotation is bool and not isinstance(value, bool):
         raise ConfigError(f"config key '{key}' expects true/false, got {value!r}")
     if annotation in (int, float, str) and (not isinstance(value, annotation) or isinstance(value, bool)):
@@ -220,11 +223,32 @@ def with_overrides(cfg: Config, overrides: list[str]) -> Config:
     return out
 
 
+def packaged_configs() -> dict[str, Path]:
+    """The experiment configs shipped with the package, by name (``skeletonmae configs`` lists them)."""
+    from importlib import resources
+
+    root = Path(str(resources.files("skeletonmae") / "configs"))
+    return {p.stem: p for p in sorted(root.glob("*.yaml"))}
+
+
+def resolve_config(name: str | Path) -> Path:
+    """A config file path, or the name of a packaged config (``penn_action``, ``demo``, ...)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    known = packaged_configs()
+    if str(name) in known:
+        return known[str(name)]
+    close = difflib.get_close_matches(str(name), known, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"config '{name}' is neither a file nor a packaged config.{hint} "
+                      f"Packaged: {', '.join(known)}")
+
+
 def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
+    path = resolve_config(path)
     if path.resolve() in seen:
         raise ConfigError(f"config {path}: '_base_' includes form a cycle")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
