@@ -63,7 +63,7 @@ class STRLayer(nn.Module):
         n, p, t, v, d = h.shape
         y = self.w(self.sm(h, present)) + self.residual(h)  # [N, P, T, V, D]
         y = y.reshape(n * p, t, v, d).permute(0, 3, 1, 2)  # [N·P, D, T, V]
-        y = self.temporal(torch.relu(self.norm(y)))
+        y = torch.relu(self.temporal(torch.relu(self.norm(y))))
         t2 = y.shape[2]
         if self.stride > 1:  # a person is present in a strided frame if in any frame of its window
             present = nn.functional.max_pool1d(present.float().reshape(n * p, 1, t), self.stride, self.stride,

@@ -1,9 +1,9 @@
-"""Dense GIN layer over skeleton joints (Xu et al., ICLR 2019), the SkeletonMAE backbone (paper §3.1).
+"""Dense GIN layer over skeleton joints (Xu et al., ICLR 2019), the SkeletonMAE backbone (paper §3.1, Fig. 2b-c).
 
     h_i' = MLP((1 + eps) h_i + sum_{j in N(i)} h_j)        i.e.  H' = MLP((1 + eps) H + A H)
 
 with the GraphMAE-style MLP Linear-Norm-Act-Linear, followed by Norm-Act unless the layer is a decoder's
-last. Dense: with ~17 joints ``A @ H`` over [B, V, D] beats sparse message passing by far.
+last. Dense: with ~17 joints ``A @ H`` over [B, V, D] beats sparse message passing by far (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -11,11 +11,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .norm_act import NormAct, make_act, make_norm
+from .norm_act import NormAct, dense_adjacency, make_act, make_norm
 
 
 class DenseGINConv(nn.Module):
-    """GIN over a fixed graph. x: [B, V, in_dim] -> [B, V, out_dim]; ``adjacency`` [V, V] 0/1, no self loops."""
+    """GIN over one fixed graph shared by a batch of B graphs (all frames of all persons).
+
+    Shapes: ``adjacency`` A [V, V], 0/1, no self loops, ``A[i, j] = 1`` if j sends to i (symmetric for a
+    skeleton); x [B, V, in_dim] -> [B, V, out_dim].
+
+        Z  = (1 + eps) X + A X                              [B, V, in_dim]
+        H' = NormAct(Lin_2(Act(Norm(Lin_1(Z)))))            Lin_1: in_dim -> hidden_dim, Lin_2: -> out_dim
+
+    ``last=True`` drops the outer NormAct (a decoder's plain linear output). ``eps`` is learnt when
+    ``train_eps`` (a parameter, as in PyG's GINConv), else a fixed buffer. The adjacency is a non-persistent
+    buffer: it follows ``.to(device)`` but is not saved, so checkpoints do not depend on the layout object.
+    """
 
     def __init__(
         self,
@@ -31,8 +42,11 @@ class DenseGINConv(nn.Module):
     ):
         super().__init__()
         hidden_dim = hidden_dim or out_dim
-        self.register_buffer("adjacency", torch.as_tensor(adjacency, dtype=torch.float32), persistent=False)
-        self.eps = nn.Parameter(torch.tensor([float(eps)]), requires_grad=train_eps)
+        self.register_buffer("adjacency", dense_adjacency(adjacency), persistent=False)
+        if train_eps:
+            self.eps = nn.Parameter(torch.tensor([float(eps)]))
+        else:
+            self.register_buffer("eps", torch.tensor([float(eps)]))
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, hidden_dim), make_norm(norm, hidden_dim), make_act(act, hidden_dim),
             nn.Linear(hidden_dim, out_dim),
@@ -40,7 +54,7 @@ class DenseGINConv(nn.Module):
         self.tail = NormAct(out_dim, norm, act, last)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
-        """(1 + eps) H + A H."""
+        """(1 + eps) X + A X over [B, V, D]."""
         return (1 + self.eps) * x + torch.matmul(self.adjacency.to(x.dtype), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
