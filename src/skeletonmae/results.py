@@ -1,0 +1,80 @@
+"""Results are files made by commands: JSON tables under ``results/`` and their markdown rendering.
+
+A results file is ``{"title": ..., "command": ..., "rows": [row, ...]}``; each row holds at least
+dataset, split, protocol, method, pretrained, label share, seed, epochs, metrics and wall seconds,
+plus the git commit the numbers were produced at. ``render_markdown`` turns a file into the table the
+README shows (mean ± std over seeds when a configuration has several), and
+``update_readme`` replaces the block between ``<!-- results:NAME -->`` and ``<!-- /results -->``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import atomic_open
+
+METRICS = ("top1", "mean_class_acc")
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_results(path: str | Path, title: str, command: str, rows: list[dict], columns: list[str]) -> Path:
+    """Write a results file; ``columns`` are the row keys that identify a configuration in the table."""
+    path = Path(path)
+    with atomic_open(path, "w") as f:
+        json.dump({"title": title, "command": command, "columns": columns, "commit": git_commit(), "rows": rows},
+                  f, indent=1)
+    return path
+
+
+def render_markdown(path: str | Path) -> str:
+    data = json.loads(Path(path).read_text())
+    columns = data["columns"]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in data["rows"]:
+        groups[tuple(str(row.get(c, "")) for c in columns)].append(row)
+    head = columns + ["seeds"] + [m.replace("_", " ") for m in METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, rows in groups.items():
+        cells = list(key) + [str(len(rows))]
+        for m in METRICS:
+            vals = np.array([r["metrics"][m] for r in rows]) * 100
+            cells.append(f"{vals.mean():.1f} ± {vals.std():.1f}" if len(vals) > 1 else f"{vals[0]:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Produced by `{data['command']}` at commit `{data['commit']}`; rows in `{Path(path).as_posix()}`.")
+    return "\n".join(lines)
+
+
+def update_readme(readme: str | Path, results_dir: str | Path = "results") -> list[str]:
+    """Re-render every ``<!-- results:NAME -->`` block of the README from ``results/NAME.json``."""
+    readme = Path(readme)
+    text = readme.read_text()
+    updated = []
+
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        path = Path(results_dir) / f"{name}.json"
+        if not path.is_file():
+            return match.group(0)
+        updated.append(name)
+        return f"<!-- results:{name} -->\n{render_markdown(path)}\n<!-- /results -->"
+
+    text = re.sub(r"<!-- results:([\w\-]+) -->.*?<!-- /results -->", fill, text, flags=re.S)
+    with atomic_open(readme, "w") as f:
+        f.write(text)
+    return updated

@@ -1,0 +1,82 @@
+"""Linear probe of frozen features: does pre-training learn something? (a protocol beyond the paper)
+
+Each clip (one deterministic test-mode clip, also for the training split) is turned into a fixed vector
+by the same pooling for every feature source: per joint, the mean and the standard deviation over the
+frames where the person is present, averaged over present persons. Sources:
+
+- ``encoder``: the SkeletonMAE encoder output H = G_E(A, X) (pre-trained or randomly initialised);
+- ``coords``: the normalised joint coordinates and their frame-to-frame velocity, the trivial baseline
+  a learned model must beat.
+
+A logistic regression (scikit-learn, standardised features) is fit on the training split, with all
+labels or with ``n`` labelled clips per class, and scored on the test split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..data.datamodule import SkeletonDataModule, SkeletonDataset, stratified_subset
+from ..metrics import classification_metrics
+from ..models.skeletonmae import SkeletonMAE, present_joints
+
+
+def pool_per_joint(h: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Per-joint mean and std over present frames, averaged over present persons.
+
+    h: [N, P, T, V, D], present: [N, P, T] bool -> [N, 2 · V · D].
+    """
+    w = present[..., None, None].to(h.dtype)
+    count = w.sum(2).clamp_min(1)  # [N, P, 1, 1]
+    mean = (h * w).sum(2) / count
+    std = (((h - mean.unsqueeze(2)) ** 2 * w).sum(2) / count).sqrt()
+    person = present.any(2)[..., None, None].to(h.dtype)  # [N, P, 1, 1]
+    pooled = torch.cat([mean, std], dim=-1) * person
+    return (pooled.sum(1) / person.sum(1).clamp_min(1)).flatten(1)
+
+
+def coordinate_features(x: torch.Tensor) -> torch.Tensor:
+    """Coordinates and velocity, [N, P, T, V, C] -> [N, P, T, V, 2C] (velocity 0 at the last frame)."""
+    vel = torch.zeros_like(x)
+    vel[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+    return torch.cat([x, vel], dim=-1)
+
+
+@torch.no_grad()
+def extract_features(samples: list[dict], dm: SkeletonDataModule, model: SkeletonMAE | None,
+                     batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features and labels of ``samples``; ``model=None`` gives the coordinate baseline."""
+    dataset = SkeletonDataset(samples, dm.pipeline(train=False))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=0)
+    if model is not None:
+        model.eval()
+    feats, labels = [], []
+    for x, y, _ in loader:
+        x = x[:, 0]  # the first (deterministic) clip: [N, P, T, V, C]
+        present = present_joints(x).any(-1)
+        h = coordinate_features(x) if model is None else model.encode(x)
+        feats.append(pool_per_joint(h, present).numpy())
+        labels.append(y.numpy())
+    return np.concatenate(feats), np.concatenate(labels)
+
+
+def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                 per_class: int = 0, seed: int = 0, c: float = 1.0) -> dict:
+    """Fit a logistic regression on (a stratified subset of) ``train``; metrics on ``test``."""
+    x, y = train
+    if per_class > 0:
+        subset = stratified_subset([{"label": int(label), "i": i} for i, label in enumerate(y)],
+                                   per_class=per_class, seed=seed)
+        keep = [s["i"] for s in subset]
+        x, y = x[keep], y[keep]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    clf.fit(x, y)
+    scores = np.zeros((len(test[1]), int(max(train[1].max(), test[1].max())) + 1))
+    scores[:, clf.classes_] = clf.predict_proba(test[0])
+    metrics = classification_metrics(scores, test[1])
+    metrics.pop("confusion")
+    return {**metrics, "train_clips": len(y)}
