@@ -20,6 +20,7 @@ import numpy as np
 from .fileio import atomic_open
 
 METRICS = ("top1", "mean_class_acc")
+ACCURACIES = ("top1", "top5", "mean_class_acc")
 
 
 def git_commit() -> str:
@@ -32,28 +33,32 @@ def git_commit() -> str:
         return "unknown"
 
 
-def write_results(path: str | Path, title: str, command: str, rows: list[dict], columns: list[str]) -> Path:
-    """Write a results file; ``columns`` are the row keys that identify a configuration in the table."""
+def write_results(path: str | Path, title: str, command: str, rows: list[dict], columns: list[str],
+                  metrics: list[str] | tuple[str, ...] = METRICS) -> Path:
+    """Write a results file; ``columns`` are the row keys that identify a configuration in the table and
+    ``metrics`` the keys of ``row['metrics']`` it shows (accuracies are shown in %)."""
     path = Path(path)
     with atomic_open(path, "w") as f:
-        json.dump({"title": title, "command": command, "columns": columns, "commit": git_commit(), "rows": rows},
-                  f, indent=1)
+        json.dump({"title": title, "command": command, "columns": columns, "metrics": list(metrics),
+                   "commit": git_commit(), "rows": rows}, f, indent=1)
     return path
 
 
 def render_markdown(path: str | Path) -> str:
     data = json.loads(Path(path).read_text())
-    columns = data["columns"]
+    columns, metrics = data["columns"], data.get("metrics", list(METRICS))
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in data["rows"]:
         groups[tuple(str(row.get(c, "")) for c in columns)].append(row)
-    head = columns + ["seeds"] + [m.replace("_", " ") for m in METRICS]
+    head = columns + ["seeds"] + [m.replace("_", " ") for m in metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, rows in groups.items():
         cells = list(key) + [str(len(rows))]
-        for m in METRICS:
-            vals = np.array([r["metrics"][m] for r in rows]) * 100
-            cells.append(f"{vals.mean():.1f} ± {vals.std():.1f}" if len(vals) > 1 else f"{vals[0]:.1f}")
+        for m in metrics:
+            scale, digits = (100, 1) if m in ACCURACIES else (1, 4)
+            vals = np.array([r["metrics"][m] for r in rows]) * scale
+            cells.append(f"{vals.mean():.{digits}f} ± {vals.std():.{digits}f}" if len(vals) > 1
+                         else f"{vals[0]:.{digits}f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"Produced by `{data['command']}` at commit `{data['commit']}`; rows in `{Path(path).as_posix()}`.")
