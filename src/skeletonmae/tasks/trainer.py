@@ -9,6 +9,7 @@ so a checkpoint cannot run code. A run whose ``out_dir`` holds ``checkpoints/las
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +21,11 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from ..config import Config
 from ..errors import CheckpointError, SkeletonMAEError
 from ..fileio import atomic_open
+
+
+# Lightning's own deprecation noise, not actionable by a user of this package.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,0 +1,119 @@
+"""The command line, end to end: help, errors without tracebacks, and a tiny real-data run."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+from conftest import shared_pickle
+
+from skeletonmae.cli import build_parser, main
+
+SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["data"], ["data", "check"], ["data", "demo"], ["demo"]]
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("pretrain", "finetune", "test", "data", "demo"):
+        assert name in out
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_has_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage: skeletonmae" in capsys.readouterr().out
+
+
+def test_training_help_documents_every_config_key(capsys):
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    out = capsys.readouterr().out
+    for key in ("model.encoder_layers", "model.target", "pretrain.lr", "finetune.milestones", "data.clip_len"):
+        assert key in out
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "skeletonmae.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "pretrain" in out.stdout
+
+
+def test_data_check_real_file(capsys):
+    assert main(["data", "check", str(shared_pickle("penn_action")), "--layout", "penn13"]) == 0
+    out = capsys.readouterr().out
+    assert "clips: 2326" in out and "split 'train': 1258 clips" in out and "result: OK" in out
+
+
+def test_data_check_reports_problems(tmp_path, capsys):
+    from conftest import make_sample
+
+    from skeletonmae.data.annotations import save_annotations
+
+    path = save_annotations(tmp_path / "bad.pkl", [make_sample("ok"), make_sample("bad_one", label=-2)],
+                            {"train": ["ok", "bad_one"]})
+    assert main(["data", "check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "sample 'bad_one': 'label' -2 is out of range" in out and "NOT usable" in out
+
+
+def test_hostile_pickle_through_cli(tmp_path, capsys):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("HACKED",))
+
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"split": {}, "annotations": [Evil()]}))
+    assert main(["data", "check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "refusing to load 'builtins.print'" in out and "HACKED" not in out
+
+
+def test_config_typo_is_one_paragraph_no_traceback(capsys):
+    assert main(["pretrain", "model.encoder_layer=2"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'model.encoder_layers'" in err and "Traceback" not in err
+
+
+def test_demo_data_command(tmp_path, capsys):
+    pytest.importorskip("skeletonmae.data.synthetic")
+    assert main(["data", "demo", str(tmp_path / "d.pkl"), "--per-class", "2"]) == 0
+    assert main(["data", "check", str(tmp_path / "d.pkl"), "--layout", "coco17"]) == 0
+
+
+@pytest.mark.slow
+def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
+    """A few steps of the whole pipeline on Penn Action, through the CLI."""
+    data = shared_pickle("penn_action")
+    common = [f"data.path={data}", "data.clip_len=8", "data.test_clips=2", "data.num_workers=0",
+              "trainer.limit_train_batches=2", "trainer.progress=false", "model.dim=16", "model.encoder_layers=2",
+              "model.strl_layers=1"]
+    pre, ft = tmp_path / "pre", tmp_path / "ft"
+    assert main(["pretrain", "--config", "penn_action", "--out", str(pre), "pretrain.epochs=1",
+                 "pretrain.batch_size=16", *common]) == 0
+    ckpt = pre / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file() and (pre / "logs" / "metrics.csv").is_file()
+    # a run directory is never overwritten silently
+    assert main(["pretrain", "--config", "penn_action", "--out", str(pre), *common]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["finetune", "--config", "penn_action", "--out", str(ft), "--pretrained", str(ckpt),
+                 "finetune.epochs=1", "finetune.batch_size=16", "finetune.warmup_epochs=0", *common]) == 0
+    metrics = json.loads((ft / "metrics.json").read_text())
+    assert metrics["num_samples"] == 1068 and 0 <= metrics["top1"] <= 1
+    assert len((ft / "predictions.csv").read_text().splitlines()) == 1069
+    # a pre-trained encoder of another width is refused with the reason
+    assert main(["finetune", "--config", "penn_action", "--out", str(tmp_path / "ft2"), "--pretrained", str(ckpt),
+                 *common, "model.dim=32"]) == 2
+    assert "model.dim: checkpoint 16, config 32" in capsys.readouterr().err
+    assert main(["test", "--checkpoint", str(ft / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "t"),
+                 "data.test_clips=1"]) == 0
+    again = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert again["num_samples"] == 1068
+
+
+def test_parser_builds():
+    assert build_parser().prog == "skeletonmae"
