@@ -22,7 +22,6 @@ from ..config import Config
 from ..errors import CheckpointError, SkeletonMAEError
 from ..fileio import atomic_open
 
-
 # Lightning's own deprecation noise, not actionable by a user of this package.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
