@@ -10,7 +10,8 @@ from conftest import shared_pickle
 
 from skeletonmae.cli import build_parser, main
 
-SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["data"], ["data", "check"], ["data", "demo"], ["demo"]]
+SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["data"], ["data", "check"], ["data", "demo"], ["data", "convert"],
+               ["data", "convert", "ntu"], ["demo"]]
 
 
 def test_help_lists_subcommands(capsys):

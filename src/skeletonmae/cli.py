@@ -89,6 +89,15 @@ def cmd_data_demo(args) -> int:
     return 0
 
 
+def cmd_data_convert_ntu(args) -> int:
+    from .data.ntu import convert_ntu
+
+    path = convert_ntu(args.skeleton_dir, args.out, benchmark=args.benchmark, mode=args.mode,
+                       max_persons=args.max_persons, missing_file_list=args.missing)
+    print(f"wrote {path}; check it with: skeletonmae data check {path} --layout ntu25")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -136,6 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=40, help="clips per class (default 40)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data_demo)
+
+    convert = dsub.add_parser("convert", help="convert other formats to annotation pickles",
+                              description="convert other formats to annotation pickles")
+    csub = convert.add_subparsers(dest="convert_command", metavar="FORMAT", required=True)
+    p = csub.add_parser("ntu", help="NTU RGB+D raw .skeleton files",
+                        description="convert a folder of NTU RGB+D .skeleton files (3D joints, or 2D colour "
+                        "coordinates) with the standard splits (NTU-60 xsub/xview, NTU-120 xsub/xset)")
+    p.add_argument("skeleton_dir")
+    p.add_argument("out", help="output .pkl path")
+    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
+    p.add_argument("--mode", choices=["3d", "2d"], default="3d")
+    p.add_argument("--max-persons", type=int, default=2)
+    p.add_argument("--missing", metavar="FILE", help="text file listing samples to skip (one name per line)")
+    p.set_defaults(func=cmd_data_convert_ntu)
 
     p = sub.add_parser("demo", help="the whole pipeline on the embedded demo data",
                        description="generate the demo data, pre-train, fine-tune with and without pre-training, "
