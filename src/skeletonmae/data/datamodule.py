@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import Config
 from ..errors import DataError
@@ -21,7 +21,11 @@ from .transforms import Compose, build_pipeline
 
 
 class SkeletonDataset(Dataset):
-    """Samples of one split, each passed through ``pipeline`` when read."""
+    """Samples of one split, each passed through ``pipeline`` when read.
+
+    A key is an index, or ``(index, seed)`` from :class:`EpochShuffle`: the sample's augmentation is then
+    drawn from that seed, so it does not depend on which worker reads it or on an interrupted run.
+    """
 
     def __init__(self, samples: list[dict], pipeline: Compose):
         self.samples, self.pipeline = samples, pipeline
@@ -29,10 +33,35 @@ class SkeletonDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        if seed is not None:
+            np.random.seed(seed)
         sample = self.samples[i]
         x = self.pipeline(sample)["keypoint"]
         return torch.from_numpy(x), int(sample["label"]), i
+
+
+class EpochShuffle(Sampler):
+    """A shuffle that depends only on (seed, epoch); yields ``(index, per-sample augmentation seed)``.
+
+    Lightning calls ``set_epoch`` every epoch, so a run resumed at an epoch boundary sees exactly the
+    batches and augmentations of an uninterrupted run with the same seed.
+    """
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order, seeds = rng.permutation(self.size), rng.integers(0, 2**32, size=self.size)
+        return iter(zip(order.tolist(), seeds.tolist(), strict=True))
 
 
 def stratified_subset(samples: list[dict], fraction: float = 1.0, per_class: int = 0, seed: int = 0) -> list[dict]:
@@ -115,7 +144,7 @@ class SkeletonDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(dataset), self.cfg.trainer.seed) if shuffle else None,
             drop_last=shuffle and len(dataset) > batch_size,
             num_workers=workers,
             persistent_workers=workers > 0,

@@ -52,19 +52,20 @@ class JointMasker:
         self.k_min, self.k_max = int(num_regions[0]), int(num_regions[1])
         self.num_masked_joints = max(1, round(ratio * self.num_joints))
 
-    def __call__(self, num_clips: int, num_frames: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """A bool mask [num_clips, num_frames, V]."""
+    def __call__(self, num_clips: int, num_frames: int, device: torch.device | str = "cpu",
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """A bool mask [num_clips, num_frames, V], drawn from ``generator`` (default: torch's global one)."""
         n = num_clips * num_frames if self.per_frame else num_clips
         v = self.num_joints
         if self.mode == "joints":
-            rank = torch.rand(n, v, device=device).argsort(dim=1).argsort(dim=1)
+            rank = torch.rand(n, v, device=device, generator=generator).argsort(dim=1).argsort(dim=1)
             mask = rank < self.num_masked_joints
         elif self.fixed is not None:
             mask = self.fixed.to(device).expand(n, v)
         else:
             r = len(self.region_of_joint.unique())
-            rank = torch.rand(n, r, device=device).argsort(dim=1).argsort(dim=1)
-            k = torch.randint(self.k_min, self.k_max + 1, (n, 1), device=device)
+            rank = torch.rand(n, r, device=device, generator=generator).argsort(dim=1).argsort(dim=1)
+            k = torch.randint(self.k_min, self.k_max + 1, (n, 1), device=device, generator=generator)
             mask = (rank < k)[:, self.region_of_joint.to(device)]
         if self.per_frame:
             return mask.reshape(num_clips, num_frames, v)

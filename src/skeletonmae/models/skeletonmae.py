@@ -155,19 +155,20 @@ class SkeletonMAE(nn.Module):
             for t, p in zip(self.target_embed.parameters(), self.embed.parameters(), strict=True):
                 t.lerp_(p, 1.0 - momentum)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Mask, encode, decode and score a batch.
 
         Args:
             x: [N, P, T, V, C] (or [N, T, V, C]) normalised joint coordinates; all-zero persons are absent.
-            mask: optional bool [N·P, T, V] (True = masked); drawn by the masker when None.
+            mask: optional bool [N·P, T, V] (True = masked); drawn by the masker (from ``generator``) when None.
         Returns a dict with ``loss`` and, for the frames that hold a person, ``pred`` / ``target``
         [B, V, D_target], ``mask`` [B, V] and ``frames`` (their flat indices into N·P·T).
         """
         clips = x.reshape(-1, *x.shape[-3:])  # [n, T, V, C]
         n, t, v, _ = clips.shape
         if mask is None:
-            mask = self.masker(n, t, device=x.device)
+            mask = self.masker(n, t, device=x.device, generator=generator)
         joints = present_joints(clips)  # [n, T, V]
         frames = joints.any(-1).flatten().nonzero().squeeze(1)  # person-frames that hold a person
         s = clips.reshape(n * t, v, -1)[frames]

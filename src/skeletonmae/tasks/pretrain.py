@@ -43,9 +43,14 @@ class PretrainTask(L.LightningModule):
         self.cfg = Config.from_dict(config)
         self.model = build_skeletonmae(self.cfg, in_channels)
 
+    def on_train_epoch_start(self) -> None:
+        # masks depend only on (seed, epoch, rank): a resumed run draws the same masks as an uninterrupted one
+        key = (self.cfg.trainer.seed * 100_003 + self.current_epoch) * 1_009 + self.global_rank
+        self.mask_generator = torch.Generator(device=self.device).manual_seed(key)
+
     def training_step(self, batch, batch_idx):
         x = batch[0][:, 0]  # one clip per sample in training: [N, P, T, V, C]
-        loss = self.model(x)["loss"]
+        loss = self.model(x, generator=self.mask_generator)["loss"]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
         return loss
 

@@ -76,7 +76,7 @@ def build_trainer(cfg: Config, max_epochs: int, monitor: str | None = None, mode
     out = Path(t.out_dir)
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                        save_last=True, save_top_k=1 if monitor else 0, monitor=monitor, mode=mode),
+                        save_last=True, save_top_k=1, monitor=monitor, mode=mode, every_n_epochs=1),
         NonFiniteLossGuard(),
     ]
     if t.progress:

