@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, base)
     dataset = Path(cfg.data.path).stem
     out = Path(args.out)
-    pre_cfg = load_config(args.config, base + [f"pretrain.epochs={args.pretrain_epochs}", "pretrain.batch_size=128",
+    pre_cfg = load_config(args.config, base + [f"pretrain.epochs={args.pretrain_epochs}", "pretrain.batch_size=32",
                                                "pretrain.lr=1e-3", f"trainer.out_dir={out / (dataset + '_pretrain')}"])
     ckpt = run_pretrain(pre_cfg)
 

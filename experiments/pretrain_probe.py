@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = "python experiments/pretrain_probe.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
-    base = [f"pretrain.epochs={args.epochs}", "pretrain.batch_size=128", "pretrain.lr=1e-3", "trainer.resume=true",
+    base = [f"pretrain.epochs={args.epochs}", "pretrain.batch_size=32", "pretrain.lr=1e-3", "trainer.resume=true",
             "trainer.progress=false", *args.overrides]
     cfg = load_config(args.config, base)
     dataset = Path(cfg.data.path).stem
