@@ -10,8 +10,8 @@ from conftest import shared_pickle
 
 from skeletonmae.cli import build_parser, main
 
-SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["data"], ["data", "check"], ["data", "demo"], ["data", "convert"],
-               ["data", "convert", "ntu"], ["demo"]]
+SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["predict"], ["data"], ["data", "check"], ["data", "demo"],
+               ["data", "convert"], ["data", "convert", "ntu"], ["demo"]]
 
 
 def test_help_lists_subcommands(capsys):
@@ -114,6 +114,29 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
                  "data.test_clips=1"]) == 0
     again = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert again["num_samples"] == 1068
+    # predict: the same clips through the Python API and the CLI, with the class names of label_map.txt
+    from skeletonmae.data.annotations import load_annotations
+    from skeletonmae.inference import load
+
+    ft_ckpt = ft / "checkpoints" / "last.ckpt"
+    predictor = load(ft_ckpt)
+    assert predictor.class_names[0] == "baseball_pitch"
+    clip = load_annotations(data).samples("test")[0]
+    r = predictor.predict(clip["keypoint"], clip["keypoint_score"], clip["img_shape"], layout="penn13")
+    assert len(r["top"]) == 5 and abs(sum(r["scores"]) - 1) < 1e-5
+    out_json = tmp_path / "pred.json"
+    assert main(["predict", "--checkpoint", str(ft_ckpt), str(data), "--split", "test", "--out", str(out_json)]) == 0
+    preds = json.loads(out_json.read_text())["predictions"]
+    assert len(preds) == 1068 and preds[0]["frame_dir"] == clip["frame_dir"]
+    assert preds[0]["scores"] == pytest.approx(r["scores"], abs=1e-5)
+    npy = tmp_path / "clip.npy"
+    import numpy as np
+
+    np.save(npy, clip["keypoint"])
+    assert main(["predict", "--checkpoint", str(ft_ckpt), str(npy), "--img-shape", *map(str, clip["img_shape"]),
+                 "--layout", "penn13", "--out", str(tmp_path / "one.json")]) == 0
+    assert main(["predict", "--checkpoint", str(ft_ckpt), str(npy), "--layout", "penn13"]) == 2
+    assert "needs img_shape" in capsys.readouterr().err
 
 
 def test_parser_builds():

@@ -239,3 +239,11 @@ def save_annotations(path: str | os.PathLike, annotations: list[dict], split: di
     with atomic_open(path, "wb") as f:
         pickle.dump({"split": split, "annotations": annotations}, f, protocol=4)
     return path
+
+
+def read_label_map(path: str | os.PathLike) -> list[str] | None:
+    """Class names from a ``label_map.txt`` (one per line, line i = label i), or None without such a file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

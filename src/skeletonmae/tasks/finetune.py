@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import Config, save_config
+from ..data.annotations import read_label_map
 from ..data.datamodule import SkeletonDataModule
 from ..errors import CheckpointError
 from ..fileio import atomic_open
@@ -60,7 +61,7 @@ def check_compatible(pre: Config, cfg: Config, path: str) -> None:
 
 
 class FinetuneTask(L.LightningModule):
-    def __init__(self, config: dict, in_channels: int, num_classes: int):
+    def __init__(self, config: dict, in_channels: int, num_classes: int, class_names: list[str] | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.cfg = Config.from_dict(config)
@@ -128,7 +129,9 @@ def run_finetune(cfg: Config) -> dict:
     resume = resume_path(cfg)
     out = Path(cfg.trainer.out_dir)
     dm = SkeletonDataModule(cfg, cfg.finetune.batch_size)
-    task = FinetuneTask(cfg.to_dict(), dm.in_channels, dm.num_classes)
+    names = read_label_map(Path(cfg.data.path).parent / "label_map.txt")
+    task = FinetuneTask(cfg.to_dict(), dm.in_channels, dm.num_classes,
+                        names if names and len(names) >= dm.num_classes else None)
     pretrained = cfg.finetune.pretrained
     if pretrained and pretrained.lower() != "none" and resume is None:
         pre_model, pre_cfg = load_pretrained(pretrained)

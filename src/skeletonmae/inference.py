@@ -1,0 +1,90 @@
+"""Using a fine-tuned classifier on new pose sequences: ``load`` a checkpoint, ``predict`` on arrays.
+
+    from skeletonmae.inference import load
+    predictor = load("runs/penn_ft/checkpoints/last.ckpt")
+    result = predictor.predict(keypoint, keypoint_score, img_shape=(480, 640), layout="coco17")
+    result["top"]  # [(class name, probability), ...]
+
+Inputs go through the checkpoint's own test pipeline (joint mapping from ``layout``, normalisation,
+K-clip sampling), so arrays in any known layout, in pixels (2D) or in camera units (3D), are accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data.annotations import check_sample
+from .data.transforms import build_pipeline
+from .errors import DataError
+from .skeleton import get_layout
+from .tasks.finetune import load_classifier
+
+
+class Predictor:
+    """A fine-tuned SSL classifier with its test pipeline and class names."""
+
+    def __init__(self, model: torch.nn.Module, cfg: Config, class_names: list[str] | None = None,
+                 device: str | torch.device = "cpu"):
+        self.model, self.cfg, self.device = model.eval().to(device), cfg, device
+        self.num_classes = model.head[-1].out_features
+        self.class_names = list(class_names or [f"class {i}" for i in range(self.num_classes)])
+
+    def _pipeline(self, layout: str, is_3d: bool):
+        d = self.cfg.data
+        return build_pipeline(source_layout=layout, target_layout=self.cfg.model.layout, is_3d=is_3d,
+                              clip_len=d.clip_len, num_persons=d.num_persons, train=False, num_clips=d.test_clips,
+                              use_score=d.use_score, normalize=d.normalize, score_threshold=d.score_threshold)
+
+    @torch.no_grad()
+    def predict_samples(self, samples: list[dict], layout: str | None = None, top_k: int = 5,
+                        batch_size: int = 16) -> list[dict]:
+        """Predictions for annotation dicts (PYSKL format): each ``{frame_dir, scores, top, label?}``."""
+        layout = get_layout(layout or self.cfg.data.layout)
+        problems = [p for i, s in enumerate(samples) for p in check_sample(s, i, "input", layout, None)]
+        if problems:
+            raise DataError("the input cannot be classified:\n  " + "\n  ".join(problems[:10]))
+        is_3d = samples[0]["keypoint"].shape[-1] == 3
+        pipeline = self._pipeline(layout.name, is_3d)
+        out = []
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start:start + batch_size]
+            x = torch.from_numpy(np.stack([pipeline(s)["keypoint"] for s in chunk])).to(self.device)
+            n, k = x.shape[:2]
+            probs = self.model(x.flatten(0, 1)).softmax(-1).reshape(n, k, -1).mean(1).cpu().numpy()
+            for s, p in zip(chunk, probs, strict=True):
+                order = np.argsort(-p)[:top_k]
+                out.append({"frame_dir": s.get("frame_dir", ""), "scores": p.tolist(),
+                            "top": [(self.class_names[c], float(p[c])) for c in order],
+                            **({"label": int(s["label"])} if "label" in s else {})})
+        return out
+
+    def predict(self, keypoint: np.ndarray, keypoint_score: np.ndarray | None = None,
+                img_shape: tuple[int, int] | None = None, layout: str | None = None, top_k: int = 5) -> dict:
+        """Classify one clip: ``keypoint`` [M, T, V, C] (or [T, V, C]), scores [M, T, V] for 2D."""
+        keypoint = np.asarray(keypoint, dtype=np.float32)
+        if keypoint.ndim == 3:
+            keypoint = keypoint[None]
+            keypoint_score = None if keypoint_score is None else np.asarray(keypoint_score)[None]
+        sample = {"frame_dir": "input", "label": 0, "keypoint": keypoint, "total_frames": keypoint.shape[1]}
+        if keypoint.shape[-1] == 2:
+            if img_shape is None:
+                raise DataError("2D input needs img_shape (height, width) of the frames the poses came from")
+            sample["img_shape"] = tuple(int(v) for v in img_shape)
+            sample["keypoint_score"] = (np.ones(keypoint.shape[:3], np.float32) if keypoint_score is None
+                                        else np.asarray(keypoint_score, dtype=np.float32))
+        result = self.predict_samples([sample], layout=layout, top_k=top_k)[0]
+        result.pop("label")
+        return result
+
+
+def load(checkpoint: str | Path, device: str | torch.device = "cpu") -> Predictor:
+    """A :class:`Predictor` from a fine-tuning checkpoint (class names stored in it, if any)."""
+    from .tasks.trainer import load_checkpoint
+
+    model, cfg = load_classifier(checkpoint)
+    names = load_checkpoint(checkpoint).get("hyper_parameters", {}).get("class_names")
+    return Predictor(model, cfg, names, device)
