@@ -11,7 +11,9 @@ from conftest import shared_pickle
 from skeletonmae.cli import build_parser, main
 
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["predict"], ["data"], ["data", "check"], ["data", "demo"],
-               ["data", "convert"], ["data", "convert", "ntu"], ["demo"]]
+               ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
+               ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
+               ["visualize", "curves"]]
 
 
 def test_help_lists_subcommands(capsys):

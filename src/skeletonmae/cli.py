@@ -15,6 +15,8 @@ from pathlib import Path
 
 from .config import Config, load_config, with_overrides
 from .errors import SkeletonMAEError
+from .export import add_export_parser
+from .viz import add_visualize_parser
 
 
 def _config_epilog() -> str:
@@ -190,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--out", default="predictions.json", help="JSON output (default predictions.json)")
     p.set_defaults(func=cmd_predict)
+
+    add_export_parser(sub)
+    add_visualize_parser(sub)
 
     data = sub.add_parser("data", help="check, convert or generate annotation pickles",
                           description="check, convert or generate annotation pickles")

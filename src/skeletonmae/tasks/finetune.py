@@ -73,7 +73,7 @@ class FinetuneTask(L.LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.finetune.label_smoothing)
         acc = (logits.argmax(1) == y).float().mean()
         self.log_dict({"train/loss": loss, "train/top1": acc}, prog_bar=True, on_step=True, on_epoch=True,
-                      batch_size=len(y))
+                      sync_dist=True, batch_size=len(y))
         return loss
 
     def configure_optimizers(self):

@@ -51,7 +51,7 @@ class PretrainTask(L.LightningModule):
     def training_step(self, batch, batch_idx):
         x = batch[0][:, 0]  # one clip per sample in training: [N, P, T, V, C]
         loss = self.model(x, generator=self.mask_generator)["loss"]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:

@@ -1,0 +1,188 @@
+"""Export a fine-tuned SSL classifier to ONNX, check it against PyTorch, and time both.
+
+The graph has one input ``skeleton`` [batch, P, T, V, C] (float32, batch dynamic; P, T, V, C fixed by the
+example) and one output ``logits`` [batch, classes]. Absent persons are all-zero slots, exactly as in
+PyTorch: the presence mask is computed inside the graph, so no side input is needed.
+
+Exporter: the TorchScript-based one (``torch.onnx.export(..., dynamo=False)``). The torch.export-based
+exporter (the default since PyTorch 2.9) needs ``onnxscript``, which is not a dependency. The tracer warns
+about ``p > 1`` in ``SpatialModelling``: P is fixed in the exported graph, so that branch is a constant and
+the warning is harmless (it is silenced here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .fileio import atomic_open
+
+if TYPE_CHECKING:  # torch is imported where it is used, so that building the CLI parser stays fast
+    import torch
+    from torch import nn
+
+INPUT_NAME, OUTPUT_NAME = "skeleton", "logits"
+DEFAULT_OPSET = 17  # widely supported by ONNX runtimes; the TorchScript exporter goes up to 20
+
+
+class _eval_mode:
+    """Put a module in eval mode for a block and restore its previous mode afterwards."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> nn.Module:
+        return self.model.eval()
+
+    def __exit__(self, *exc) -> None:
+        self.model.train(self.was_training)
+
+
+def _check_input(x: torch.Tensor, name: str) -> None:
+    import torch
+
+    if not isinstance(x, torch.Tensor) or x.dim() != 5:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ConfigError(f"{name} must be a tensor [N, P, T, V, C], got {shape}")
+
+
+def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor, opset: int | None = None) -> Path:
+    """Export ``model`` (in eval mode) to ONNX at ``path`` (written atomically) and validate it; returns the path.
+
+    ``example`` [N, P, T, V, C] fixes P, T, V, C; the batch axis stays dynamic. The model is moved to the CPU
+    (ONNX Runtime runs there too) and keeps its train/eval mode.
+    """
+    import onnx
+    import torch
+
+    _check_input(example, "example")
+    path = Path(path)
+    example = example.detach().to("cpu", torch.float32)
+    buf = io.BytesIO()
+    with _eval_mode(model), torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", message=".*The feature will be removed.*")
+        torch.onnx.export(
+            model.cpu(), (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset or DEFAULT_OPSET, do_constant_folding=True, dynamo=False,
+        )
+    data = buf.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def _session(path: str | Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_parity(model: nn.Module, path: str | Path, inputs: torch.Tensor) -> float:
+    """Max absolute difference between the logits of PyTorch (eval mode, CPU) and ONNX Runtime on ``inputs``."""
+    import torch
+
+    _check_input(inputs, "inputs")
+    x = inputs.detach().to("cpu", torch.float32)
+    with _eval_mode(model), torch.no_grad():
+        ref = model.cpu()(x)
+    out = _session(path).run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    return float((torch.from_numpy(out) - ref).abs().max())
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, ORT's first-run graph preparation)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def benchmark_latency(model: nn.Module, path: str | Path, example: torch.Tensor, repeats: int = 20) -> dict:
+    """Median milliseconds per batch of eager PyTorch and ONNX Runtime at batch 1 and 64, on the same threads.
+
+    Inputs are random with the example's [P, T, V, C]. Returns ``torch_ms_b1``, ``ort_ms_b1``,
+    ``torch_ms_b64``, ``ort_ms_b64`` and ``threads`` (torch.get_num_threads(), also ORT's intra-op threads).
+    """
+    import torch
+
+    _check_input(example, "example")
+    threads = torch.get_num_threads()
+    sess = _session(path, threads)
+    gen = torch.Generator().manual_seed(0)
+    report: dict = {}
+    with _eval_mode(model), torch.no_grad():
+        model.cpu()
+        for n in (1, 64):
+            x = torch.randn(n, *example.shape[1:], generator=gen)
+            feed = {INPUT_NAME: x.numpy()}
+            report[f"torch_ms_b{n}"] = _median_ms(lambda x=x: model(x), repeats)
+            report[f"ort_ms_b{n}"] = _median_ms(lambda feed=feed: sess.run([OUTPUT_NAME], feed), repeats)
+    report["threads"] = threads
+    return report
+
+
+def example_input(model: nn.Module, cfg, batch: int = 2, seed: int = 0) -> torch.Tensor:
+    """A random [batch, P, T, V, C] input for a classifier built from ``cfg``; the last sample's other persons
+    are absent (all zero), as in real two-person data with one actor."""
+    import torch
+
+    from .skeleton import get_layout
+
+    shape = (batch, cfg.data.num_persons, cfg.data.clip_len, get_layout(cfg.model.layout).num_joints,
+             model.embed.in_features)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    x[-1, 1:] = 0
+    return x
+
+
+def cmd_export(args) -> int:
+    from .tasks.finetune import load_classifier
+
+    if args.batch < 1 or args.repeats < 1:
+        raise ConfigError(f"--batch and --repeats must be >= 1, got {args.batch} and {args.repeats}")
+    model, cfg = load_classifier(args.checkpoint)
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "model.onnx"
+    export_onnx(model, out, example_input(model, cfg, args.batch), opset=args.opset)
+    print(f"wrote {out}")
+    if args.no_check:
+        return 0
+    check = example_input(model, cfg, args.batch + 1, seed=1)  # another batch size: the batch axis is dynamic
+    print(f"parity (max |logits torch - onnxruntime|, batch {len(check)}): {onnx_parity(model, out, check):.3g}")
+    lat = benchmark_latency(model, out, check, repeats=args.repeats)
+    print(f"latency, median ms per batch ({lat['threads']} thread(s), {args.repeats} runs):")
+    print(f"  {'batch':>5}  {'eager':>9}  {'onnxruntime':>11}")
+    for n in (1, 64):
+        print(f"  {n:>5}  {lat[f'torch_ms_b{n}']:>9.2f}  {lat[f'ort_ms_b{n}']:>11.2f}")
+    return 0
+
+
+def add_export_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``export`` subcommand to an argparse subparsers object; returns its parser."""
+    desc = ("export a fine-tuned classifier to ONNX (input 'skeleton' [batch, P, T, V, C], output 'logits'), "
+            "then compare it with PyTorch and time both")
+    p = subparsers.add_parser("export", help="export a fine-tuned checkpoint to ONNX", description=desc)
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="fine-tuning checkpoint")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")
+    p.add_argument("--out", metavar="PATH", help="output file (default: model.onnx beside the checkpoint)")
+    p.add_argument("--batch", type=int, default=2, help="batch size of the example input (default 2)")
+    p.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--repeats", type=int, default=20, help="timed runs per latency measurement (default 20)")
+    p.add_argument("--no-check", action="store_true", help="skip the parity check and the latency table")
+    p.set_defaults(func=cmd_export)
+    return p
