@@ -25,8 +25,8 @@ Camera
     a random distance (3.5-9 m), height and downward pitch, with a random focal length, to pixels of
     an image of ``img_shape`` (height, width); the camera is then panned (and, if the action would not
     fit, zoomed out) so that the skeletons sit at a random place inside the image. Keypoints get
-    Gaussian pixel noise (sigma 0.5-3 px); a random share (0-8 %) of them is dropped (coordinates 0, 0 and score 0);
-    the others have scores drawn from U(0.6, 1), like a 2D pose estimator's.
+    Gaussian pixel noise (sigma 0.5-3 px); a random share (0-8 %) of them is dropped (coordinates
+    0, 0 and score 0); the others have scores drawn from U(0.6, 1), like a 2D pose estimator's.
 
 Classes (:data:`DEMO_CLASSES`; label = index)
     - arms only (legs at rest): ``wave_left_hand``, ``wave_right_hand``, ``clap``, ``arm_circles``;
@@ -107,6 +107,7 @@ def _ik(target: np.ndarray, pole: np.ndarray, l1: float, l2: float) -> tuple[np.
     dist = np.clip(dist, abs(l1 - l2) + 1e-3, (l1 + l2) * 0.999)
     along = (l1 * l1 - l2 * l2 + dist * dist) / (2 * dist)
     height = np.sqrt(np.maximum(l1 * l1 - along * along, 0.0))
+    pole = pole + np.array([0.01, -0.01, -0.01])  # never exactly along the target
     perp = pole - np.sum(pole * n, -1, keepdims=True) * n
     perp /= np.maximum(np.linalg.norm(perp, axis=-1, keepdims=True), 1e-6)
     return along * n + height * perp, dist * n
