@@ -143,3 +143,13 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
 
 def test_parser_builds():
     assert build_parser().prog == "skeletonmae"
+
+
+@pytest.mark.slow
+def test_demo_quick_runs_the_whole_pipeline_twice(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert set(first) == {"pretrained", "scratch"} and 0 <= first["pretrained"]["top1"] <= 1
+    assert main(["demo", "--quick", "--out", str(out)]) == 0  # repeatable: finished runs are only re-tested
+    assert json.loads((out / "summary.json").read_text())["scratch"]["top1"] == first["scratch"]["top1"]

@@ -151,7 +151,7 @@ def cmd_data_convert_ntu(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out), quick=args.quick)
+    run_demo(Path(args.out), quick=args.quick, resume=True)
     return 0
 
 

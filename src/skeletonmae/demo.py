@@ -2,7 +2,8 @@
 
 Generates the demo annotation pickle, pre-trains SkeletonMAE on its training clips (labels unused),
 fine-tunes the SSL classifier from the pre-trained encoder and, with the same seed and budget, from
-scratch, tests both and writes ``summary.json`` beside the runs.
+scratch, tests both and writes ``summary.json`` beside the runs. Runs that are already there are resumed
+(a finished one is only tested again), so the command can be repeated.
 """
 
 from __future__ import annotations
