@@ -7,6 +7,7 @@ and every problem found, each naming the sample and the key.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,15 @@ from .annotations import check_annotations, safe_load
 
 def _guess_layouts(num_joints: int) -> list[str]:
     return sorted({layout.name for layout in LAYOUTS.values() if layout.num_joints == num_joints})
+
+
+def _group(problems: list[str]) -> list[tuple[str, int]]:
+    """Problems that differ only in the sample named, as (first occurrence, count), in order of appearance."""
+    groups: dict[str, list] = {}
+    for p in problems:
+        key = re.sub(r"sample '[^']*'", "sample", p)
+        groups.setdefault(key, [p, 0])[1] += 1
+    return [(first, count) for first, count in groups.values()]
 
 
 def check_file(path: str | Path, layout: str | None = None, num_classes: int | None = None) -> tuple[str, bool]:
@@ -64,10 +74,13 @@ def check_file(path: str | Path, layout: str | None = None, num_classes: int | N
             for name, members in split.items():
                 lines.append(f"split '{name}': {len(members)} clips")
     if problems:
-        lines.append(f"PROBLEMS ({len(problems)}):")
-        lines += [f"  - {p}" for p in problems[:50]]
-        if len(problems) > 50:
-            lines.append(f"  ... and {len(problems) - 50} more")
+        groups = _group(problems)
+        lines.append(f"PROBLEMS ({len(problems)}, {len(groups)} kinds):")
+        for first, count in groups[:50]:
+            more = f"  (and {count - 1} more samples with the same problem)" if count > 1 else ""
+            lines.append(f"  - {first}{more}")
+        if len(groups) > 50:
+            lines.append(f"  ... and {len(groups) - 50} more kinds")
         lines.append("result: NOT usable; fix the problems above")
     else:
         lines.append("result: OK, usable")
