@@ -24,6 +24,7 @@ from skeletonmae.results import render_markdown, write_results
 from skeletonmae.tasks.finetune import run_finetune
 from skeletonmae.tasks.pretrain import run_pretrain
 from skeletonmae.tasks.probe import extract_features, linear_probe
+from skeletonmae.tasks.trainer import load_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.1])
+    parser.add_argument("--checkpoint", help="use this pre-training checkpoint instead of pre-training here")
     parser.add_argument("--out", default="runs/compare")
     parser.add_argument("--results", default="results")
     parser.add_argument("--name", default="", help="results file suffix (default: none)")
@@ -44,9 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, base)
     dataset = Path(cfg.data.path).stem
     out = Path(args.out)
-    pre_cfg = load_config(args.config, base + [f"pretrain.epochs={args.pretrain_epochs}", "pretrain.batch_size=32",
-                                               "pretrain.lr=1e-3", f"trainer.out_dir={out / (dataset + '_pretrain')}"])
-    ckpt = run_pretrain(pre_cfg)
+    if args.checkpoint:
+        ckpt, pretrain_epochs = args.checkpoint, load_checkpoint(args.checkpoint)["epoch"] + 1
+    else:
+        pre_cfg = load_config(args.config, base + [
+            f"pretrain.epochs={args.pretrain_epochs}", "pretrain.batch_size=32", "pretrain.lr=1e-3",
+            f"trainer.out_dir={out / (dataset + '_pretrain')}"])
+        ckpt, pretrain_epochs = run_pretrain(pre_cfg), args.pretrain_epochs
 
     # A short schedule keeps the paper's shape: warm-up, then lr / 10 at ~80 % and ~90 % of training.
     e = args.epochs
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"trainer.out_dir={out / f'{dataset}_ft_{tag}_f{fraction}_s{seed}'}"])
                 report = run_finetune(run)
                 rows.append({**common, "method": name, "pretrained": pretrained != "none",
-                             "pretrain_epochs": args.pretrain_epochs if pretrained != "none" else 0,
+                             "pretrain_epochs": pretrain_epochs if pretrained != "none" else 0,
                              "metrics": {k: report[k] for k in ("top1", "top5", "mean_class_acc")},
                              "wall_seconds": report.get("train_seconds", 0)})
                 path = write_results(Path(args.results) / f"{dataset}_finetune{args.name}.json",
