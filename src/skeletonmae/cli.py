@@ -16,7 +16,7 @@ from pathlib import Path
 from .config import Config, load_config, with_overrides
 from .errors import SkeletonMAEError
 from .export import add_export_parser
-from .viz import add_visualize_parser
+from .viz_cli import add_visualize_parser
 
 
 def _config_epilog() -> str:

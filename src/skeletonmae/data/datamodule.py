@@ -7,6 +7,7 @@ predictions can be written next to their ``frame_dir``).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -149,6 +150,8 @@ class SkeletonDataModule(L.LightningDataModule):
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # fork shares the loaded arrays with the workers; other start methods would pickle a copy per worker
+            multiprocessing_context="fork" if workers > 0 and sys.platform.startswith("linux") else None,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -1,0 +1,153 @@
+"""Shared by the benchmark scripts (and the peer runner, which runs in its own venv): machine facts,
+timing, results files. Needs only the standard library and torch, never skeletonmae.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def loaded_allocator() -> str:
+    """The malloc actually mapped into this process (tcmalloc / jemalloc / mimalloc), else glibc."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "unknown"
+    for name in ("tcmalloc", "jemalloc", "mimalloc"):
+        if name in maps:
+            return name
+    return "glibc"
+
+
+def machine_info() -> dict:
+    """What a number depends on: CPU, cores, torch and its threads, the allocator, the load at start."""
+    import torch
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "LD_PRELOAD": os.environ.get("LD_PRELOAD", ""),
+        "allocator": loaded_allocator(),
+        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+    }
+
+
+def git_commit() -> dict:
+    def run(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def time_repeats(step: Callable[[], object], steps: int, repeats: int, warmup: int) -> list[float]:
+    """Seconds per call of ``step``: ``warmup`` calls untimed, then ``repeats`` timings of ``steps`` calls each."""
+    for _ in range(warmup):
+        step()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        out.append((time.perf_counter() - t0) / steps)
+    return out
+
+
+def summary(seconds_per_call: list[float], items_per_call: int) -> dict:
+    """Median / best / worst rate (items/s) over the repeats, plus the median seconds per call."""
+    med = statistics.median(seconds_per_call)
+    return {
+        "items_per_s": items_per_call / med,
+        "items_per_s_best": items_per_call / min(seconds_per_call),
+        "items_per_s_worst": items_per_call / max(seconds_per_call),
+        "ms_per_call": 1e3 * med,
+        "repeats": len(seconds_per_call),
+    }
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5, warmup: int = 2) -> dict:
+    """This machine's dense fp32 matmul rate (GFLOP/s), n x n by n x n, at the current torch threads."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    sec = time_repeats(lambda: torch.mm(a, b, out=out), steps=max(1, 4096 // n), repeats=repeats, warmup=warmup)
+    flops = 2 * n**3
+    return {"n": n, "gflops": flops / statistics.median(sec) / 1e9, "gflops_best": flops / min(sec) / 1e9,
+            "repeats": repeats}
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of ``fn`` as torch's FlopCounterMode counts them (matmul / conv / bmm / SDPA only:
+    element-wise ops, norms and activations count 0, so this is a lower bound for a model's work)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def write_results(out_dir: Path, name: str, report: dict, markdown: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js, md = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    js.write_text(json.dumps(report, indent=1) + "\n")
+    md.write_text(markdown)
+    return js, md
+
+
+def machine_markdown(machine: dict) -> str:
+    m = machine
+    return (f"Machine: {m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), torch {m['torch']}, "
+            f"{m['torch_threads']} torch threads, allocator {m['allocator']}"
+            f" (LD_PRELOAD={m['LD_PRELOAD'] or '-'}), load average at start {m['load_average_at_start']}.\n")
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def cell(v) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
