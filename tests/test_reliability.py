@@ -1,11 +1,13 @@
 """Runs that are killed resume to the same result; a diverging run stops cleanly; checkpoints are safe."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from conftest import shared_pickle
@@ -95,3 +97,70 @@ def test_finetune_refuses_foreign_checkpoint(tmp_path, capsys):
     code = main(["finetune", "--config", "penn_action", "--out", str(tmp_path / "ft"), "--pretrained", str(path),
                  f"data.path={shared_pickle('penn_action')}"])
     assert code == 2 and "not a SkeletonMAE pre-training checkpoint" in capsys.readouterr().err
+
+
+def _bad_files(tmp_path):
+    """(name, path, expected message) for the catalogue of bad inputs."""
+    from conftest import make_sample
+
+    from skeletonmae.data.annotations import save_annotations
+
+    def write(name, anns, split=None):
+        split = split or {"train": [a["frame_dir"] for a in anns if isinstance(a, dict)], "test": []}
+        return save_annotations(tmp_path / f"{name}.pkl", anns, split)
+
+    good = make_sample("clip_1", t=8)
+    cases = []
+    truncated = tmp_path / "truncated.pkl"
+    truncated.write_bytes(write("full", [good]).read_bytes()[:300])
+    cases.append(("truncated pickle", truncated, "truncated or corrupt"))
+    cases.append(("missing key", write("nokey", [{k: v for k, v in good.items() if k != "keypoint"}]),
+                  "sample 'clip_1': missing key 'keypoint'"))
+    cases.append(("wrong dtype", write("dtype", [{**good, "keypoint": good["keypoint"].astype(np.int64)}]),
+                  "must be float, got dtype int64"))
+    cases.append(("wrong rank", write("rank", [{**good, "keypoint": good["keypoint"][0]}]),
+                  r"must be a float array \[M, T, V, C\]"))
+    nan = {**good, "keypoint": good["keypoint"].copy()}
+    nan["keypoint"][0, 3, 4, 1] = np.nan
+    cases.append(("NaN coordinates", write("nan", [nan]), "NaN/inf"))
+    cases.append(("empty clip", write("empty", [make_sample("clip_1", t=0)]), "empty clip"))
+    cases.append(("V not matching the layout", write("v", [make_sample("clip_1", v=13)]),
+                  "V = 13 joints but layout 'coco17' has 17"))
+    cases.append(("label out of range", write("label", [make_sample("clip_1", label=-4)]),
+                  "'label' -4 is out of range"))
+    cases.append(("unknown split", write("split", [good], {"training": ["clip_1"]}), "unknown split 'train'"))
+    cases.append(("not a dict", write("list", [[1, 2]]), "expected a dict, got list"))
+    return cases
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_bad_input_catalogue_through_the_cli(tmp_path, capsys, index):
+    name, path, expected = _bad_files(tmp_path)[index]
+    before = path.read_bytes()
+    out = tmp_path / "run"
+    code = main(["pretrain", "--out", str(out), f"data.path={path}", "data.layout=coco17", "data.num_workers=0",
+                 "pretrain.epochs=1", "trainer.progress=false"])
+    err = capsys.readouterr().err
+    assert code == 2, name
+    assert re.search(expected, err), (name, err)
+    assert "Traceback" not in err and err.startswith("skeletonmae: error: ")
+    assert path.read_bytes() == before and not (out / "checkpoints").exists()
+    # --debug adds the traceback
+    main(["--debug", "pretrain", "--out", str(out), f"data.path={path}", "data.layout=coco17", "data.num_workers=0"])
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_more_persons_than_p_keeps_the_most_confident(tmp_path):
+    from conftest import make_sample
+
+    from skeletonmae.config import load_config
+    from skeletonmae.data.annotations import save_annotations
+    from skeletonmae.data.datamodule import SkeletonDataModule
+
+    ann = make_sample("crowd", m=4, t=8)
+    ann["keypoint_score"][2] = 1.0  # the third person is the most confident
+    path = save_annotations(tmp_path / "crowd.pkl", [ann], {"train": ["crowd"], "test": ["crowd"]})
+    cfg = load_config(None, [f"data.path={path}", "data.num_workers=0", "data.clip_len=8", "data.num_persons=2",
+                             "data.test_clips=1"])
+    x, _, _ = next(iter(SkeletonDataModule(cfg, 1).test_dataloader()))
+    assert x.shape == (1, 1, 2, 8, 17, 2)
