@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+POSE_VENV ?= .venv-pose
+POSE_STAMP := $(POSE_VENV)/.installed
+
+.PHONY: demo test test-pose lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +15,24 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# MediaPipe (video -> poses) needs protobuf < 5, which onnx/tensorboard refuse: it gets its own environment.
+$(POSE_STAMP): requirements-pose.txt pyproject.toml
+	$(PYTHON) -m venv $(POSE_VENV)
+	$(POSE_VENV)/bin/pip install -q -r requirements-pose.txt pytest==9.2.0
+	$(POSE_VENV)/bin/pip install -q --no-deps -e .
+	touch $(POSE_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/skeletonmae demo --out runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+test: lint test-pose
 	$(BIN)/python -m pytest -q
 
+test-pose: $(POSE_STAMP)
+	$(POSE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_pose.py
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(POSE_VENV) runs
