@@ -51,7 +51,8 @@ class ModelConfig:
     norm: str = "batchnorm"
     act: str = "prelu"  # paper §4.2
     gat_heads: int = 4
-    joint_embedding: bool = True  # extension: learnable per-joint vector added to X (False = paper)
+    joint_embedding: bool = True  # extension: learnable per-joint vector added to X̄ (False = paper)
+    remask: bool = False  # GraphMAE's re-masking before the decoder (see models/skeletonmae.py)
     mask: str = "regions"  # regions (body-region masking, §3.1.2) | joints (random joints, Tab. 5b)
     mask_regions: list[int] | None = None  # fixed region ids V_0..V_5; None = random per clip
     mask_num_regions: list[int] = field(default_factory=lambda: [1, 2])  # k range when random

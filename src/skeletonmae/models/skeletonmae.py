@@ -20,9 +20,13 @@ What is reconstructed is open in the paper (design note 1); ``target`` selects i
 - ``'window'`` (default): the joint's centred coordinates over a +-w frame window plus its velocity,
   so the decoder must infer the masked limb's short-term motion from its neighbours.
 
-Extensions beyond the paper, both selectable: ``joint_embedding`` adds a learnable per-joint vector
-to X (without it, mirror-symmetric joints are indistinguishable to the GIN); re-masking and the
-encoder-to-decoder projection follow GraphMAE, which the paper builds on.
+Extensions beyond the paper, all selectable: ``joint_embedding`` adds a learnable per-joint vector to
+X̄ after masking, as MAE adds position embeddings to its mask tokens (without it, mirror-symmetric
+joints, and every masked joint, look alike to the GIN); the encoder-to-decoder projection follows
+GraphMAE. GraphMAE also *re-masks* (zeroes the masked nodes' codes before the decoder); with body-region
+masking that leaves a one-layer decoder nothing to go on for joints whose neighbours are all masked
+(a wrist whose elbow is masked gets the same output as every other such joint), so it is off by
+default (``remask=True`` restores it).
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ class SkeletonMAE(nn.Module):
         dim: D, the joint feature width (paper: 64).
         encoder_layers: L_D (paper: 3).
         backbone / decoder_backbone: 'gin' (paper), 'gcn' or 'gat' (Tab. 4c).
+        joint_embedding, remask: extensions / GraphMAE's re-masking (module docstring).
         target, target_window: what is reconstructed (module docstring).
         beta, rce_form: RCE exponent and normalisation (Eq. 2).
         masker: the :class:`JointMasker` (body regions by default).
@@ -95,6 +100,7 @@ class SkeletonMAE(nn.Module):
         act: str = "prelu",
         gat_heads: int = 4,
         joint_embedding: bool = True,
+        remask: bool = False,
         target: str = "window",
         target_window: int = 2,
         beta: float = 2.0,
@@ -109,6 +115,7 @@ class SkeletonMAE(nn.Module):
         adjacency = torch.as_tensor(self.layout.adjacency())
         self.in_channels, self.dim = in_channels, dim
         self.target, self.target_window, self.beta, self.rce_form = target, target_window, beta, rce_form
+        self.remask = remask
         self.masker = masker or JointMasker(self.layout)
 
         self.embed = nn.Linear(in_channels, dim)  # S -> X
@@ -174,10 +181,12 @@ class SkeletonMAE(nn.Module):
         s = clips.reshape(n * t, v, -1)[frames]
         m = mask.reshape(n * t, v)[frames]
 
-        h = self.embed_joints(s)
-        h = torch.where(m.unsqueeze(-1), self.mask_token.to(h.dtype), h)  # X̄
-        h = self.encoder(h)  # H = G_E(A, X̄)
-        h = self.enc_to_dec(h).masked_fill(m.unsqueeze(-1), 0.0)  # re-mask before decoding
+        h = torch.where(m.unsqueeze(-1), self.mask_token.to(s.dtype), self.embed(s))  # X̄
+        if self.joint_embed is not None:  # after masking, so a masked joint still knows which joint it is
+            h = h + self.joint_embed
+        h = self.enc_to_dec(self.encoder(h))  # H = G_E(A, X̄)
+        if self.remask:
+            h = h.masked_fill(m.unsqueeze(-1), 0.0)
         pred = self.decoder(h)  # Y = G_D(A, H)
         target = self.targets(clips).reshape(n * t, v, -1)[frames]
         scored = m & joints.reshape(n * t, v)[frames]  # masked joints that were observed

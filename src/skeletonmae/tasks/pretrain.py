@@ -29,7 +29,7 @@ def build_skeletonmae(cfg: Config, in_channels: int) -> SkeletonMAE:
     return SkeletonMAE(
         in_channels, layout=m.layout, dim=m.dim, encoder_layers=m.encoder_layers, backbone=m.backbone,
         decoder_backbone=m.decoder_backbone or None, norm=m.norm, act=m.act, gat_heads=m.gat_heads,
-        joint_embedding=m.joint_embedding, target=m.target, target_window=m.target_window, beta=m.beta,
+        joint_embedding=m.joint_embedding, remask=m.remask, target=m.target, target_window=m.target_window, beta=m.beta,
         rce_form=m.rce_form, masker=masker,
     )
 
