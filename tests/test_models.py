@@ -152,3 +152,17 @@ def test_ssl_output_shape_with_strides():
     clf = build_classifier(cfg, 3, 7)
     assert clf(torch.randn(2, 2, 33, 17, 3)).shape == (2, 7)
     assert np.isfinite(clf(torch.zeros(1, 2, 33, 17, 3)).detach().numpy()).all()
+
+
+def test_remasking_blinds_the_decoder_for_joints_with_masked_neighbours():
+    """Why re-masking is off by default: with both arms masked, every wrist (whose only neighbour, the elbow,
+    is masked too) gets the decoder's output for an all-zero neighbourhood, whatever the pose."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 4, 17, 2)
+    mask = JointMasker("coco17", regions=[2, 3])(2, 4)
+    blind = SkeletonMAE(2, target="coords", remask=True).eval()
+    pred = blind(x, mask=mask)["pred"]
+    assert torch.allclose(pred[:, 9], pred[:, 10]) and torch.allclose(pred[0, 9], pred[1, 9])
+    seeing = SkeletonMAE(2, target="coords").eval()
+    pred = seeing(x, mask=mask)["pred"]
+    assert not torch.allclose(pred[:, 9], pred[:, 10]) and not torch.allclose(pred[0, 9], pred[1, 9])
