@@ -1,0 +1,42 @@
+"""Every packaged config parses, builds its models and takes one pre-training and one fine-tuning step on a
+small generated pickle of the config's layout and kind (the large datasets are not available here)."""
+
+import pytest
+import torch
+from conftest import make_sample
+
+from skeletonmae.config import load_config, packaged_configs
+from skeletonmae.data.annotations import save_annotations
+from skeletonmae.data.datamodule import SkeletonDataModule
+from skeletonmae.skeleton import get_layout
+from skeletonmae.tasks.finetune import build_classifier
+from skeletonmae.tasks.pretrain import build_skeletonmae
+
+THREE_D = {"nw_ucla", "utkinect", "florence3d"}
+
+
+@pytest.mark.parametrize("name", sorted(packaged_configs()))
+def test_config_builds_and_steps(name, tmp_path):
+    cfg = load_config(name)
+    layout = get_layout(cfg.data.layout)
+    c = 3 if name in THREE_D else 2
+    anns = [make_sample(f"s{i}", label=i % 3, m=1 + i % 2, t=20 + i, v=layout.num_joints, c=c, seed=i)
+            for i in range(4)]
+    split = {cfg.data.train_split: ["s0", "s1", "s2"], cfg.data.test_split: ["s3"]}
+    path = save_annotations(tmp_path / "d.pkl", anns, split)
+    cfg = load_config(name, [f"data.path={path}", "data.num_workers=0", "data.test_clips=2"])
+    dm = SkeletonDataModule(cfg, batch_size=2)
+    x, y, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (2, 1, cfg.data.num_persons, cfg.data.clip_len, get_layout(cfg.model.layout).num_joints,
+                       dm.in_channels)
+    mae = build_skeletonmae(cfg, dm.in_channels)
+    loss = mae(x[:, 0])["loss"]
+    loss.backward()
+    assert torch.isfinite(loss)
+    clf = build_classifier(cfg, dm.in_channels, dm.num_classes)
+    clf.load_pretrained(mae.encoder_state())
+    loss = torch.nn.functional.cross_entropy(clf(x[:, 0]), y)
+    loss.backward()
+    assert torch.isfinite(loss)
+    x, _, _ = next(iter(dm.test_dataloader()))
+    assert x.shape[1] == 2
