@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/compare")
     parser.add_argument("--results", default="results")
     parser.add_argument("--name", default="", help="results file suffix (default: none)")
+    parser.add_argument("--only-pretrained", action="store_true",
+                        help="run only the pre-trained rows (a variant of a table that already has the others)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     command = "python experiments/finetune_compare.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -72,15 +74,19 @@ def main(argv: list[str] | None = None) -> int:
             keep = [s["i"] for s in labelled]
             start = time.time()
             metrics = linear_probe((feats_train[0][keep], feats_train[1][keep]), feats_test)
-            rows.append({**common, "method": "coordinate statistics + logistic regression", "pretrained": False,
-                         "metrics": metrics, "wall_seconds": round(time.time() - start, 1)})
-            for name, pretrained in (("SSL, SkeletonMAE pre-trained", str(ckpt)), ("SSL, from scratch", "none")):
+            if not args.only_pretrained:
+                rows.append({**common, "method": "coordinate statistics + logistic regression", "pretrained": False,
+                             "metrics": metrics, "wall_seconds": round(time.time() - start, 1)})
+            methods = [("SSL, SkeletonMAE pre-trained", str(ckpt)), ("SSL, from scratch", "none")]
+            for name, pretrained in methods[:1] if args.only_pretrained else methods:
                 tag = "pre" if pretrained != "none" else "scratch"
                 run = load_config(args.config, base + recipe + [
                     f"finetune.pretrained={pretrained}", f"trainer.seed={seed}", f"data.label_seed={seed}",
                     f"data.label_fraction={fraction}",
                     f"trainer.out_dir={out / f'{dataset}_ft_{tag}_f{fraction}_s{seed}'}"])
                 report = run_finetune(run)
+                if pretrained != "none" and run.finetune.pretrained_layers != "all":
+                    name += f" (G_E loaded into the {run.finetune.pretrained_layers} STRL layer only)"
                 rows.append({**common, "method": name, "pretrained": pretrained != "none",
                              "pretrain_epochs": pretrain_epochs if pretrained != "none" else 0,
                              "metrics": {k: report[k] for k in ("top1", "top5", "mean_class_acc")},

@@ -117,6 +117,11 @@ def test_ssl_loads_pretrained_encoder_weights():
         for k, v in enc.state_dict().items():
             assert torch.equal(v, ref[k]), k
     assert torch.equal(clf.embed.weight, mae.embed.weight)
+    first = build_classifier(cfg, 2, 5)
+    before = first.encoders()[1].state_dict()
+    first.load_pretrained(mae.encoder_state(), layers="first")
+    assert all(torch.equal(v, ref[k]) for k, v in first.encoders()[0].state_dict().items())
+    assert all(torch.equal(v, before[k]) for k, v in first.encoders()[1].state_dict().items())
 
 
 def test_ssl_absent_person_does_not_change_prediction():

@@ -94,6 +94,7 @@ class FinetuneConfig:
     milestones: list[int] = field(default_factory=lambda: [90, 100])  # paper: /10 at 90 and 100
     label_smoothing: float = 0.1  # paper: 0.1
     pretrained: str = ""  # a pre-training checkpoint; '' or 'none' = from scratch
+    pretrained_layers: str = "all"  # load G_E into 'all' STRL layers (paper) or only the 'first'
     freeze_encoder: bool = False  # linear-probe style: keep the pre-trained G_E fixed
 
 
@@ -276,6 +277,7 @@ def validate(cfg: Config) -> None:
         "model.target": (cfg.model.target, ("window", "coords", "embedding")),
         "model.rce_form": (cfg.model.rce_form, ("graphmae", "eq2")),
         "model.person_fusion": (cfg.model.person_fusion, ("mean", "none")),
+        "finetune.pretrained_layers": (cfg.finetune.pretrained_layers, ("all", "first")),
         "data.normalize": (cfg.data.normalize, ("fix", "auto")),
     }
     for key, (value, allowed) in choices.items():

@@ -94,15 +94,19 @@ class SSLClassifier(nn.Module):
         self.head = nn.Sequential(nn.Linear(dim, head_hidden), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(head_hidden, num_classes))
 
-    def load_pretrained(self, encoder_state: dict[str, torch.Tensor]) -> None:
-        """Put the pre-trained embedding and G_E into the input embedding and every SM (strict)."""
+    def load_pretrained(self, encoder_state: dict[str, torch.Tensor], layers: str = "all") -> None:
+        """Put the pre-trained embedding and G_E into the input embedding and the SMs (strict).
+
+        ``layers='all'`` (the paper) loads G_E into every STRL layer; ``'first'`` only into the first, whose
+        input (embedded joints) is what G_E saw in pre-training; deeper layers see temporal features.
+        """
         self.embed.load_state_dict({k.removeprefix("embed."): v for k, v in encoder_state.items()
                                     if k.startswith("embed.")})
         if self.joint_embed is not None and "joint_embed" in encoder_state:
             with torch.no_grad():
                 self.joint_embed.copy_(encoder_state["joint_embed"])
         g_e = {k.removeprefix("encoder."): v for k, v in encoder_state.items() if k.startswith("encoder.")}
-        for layer in self.layers:
+        for layer in self.layers if layers == "all" else self.layers[:1]:
             layer.sm.encoder.load_state_dict(g_e)
 
     def encoders(self) -> list[nn.Module]:
