@@ -58,7 +58,7 @@ class ModelConfig:
     mask_num_regions: list[int] = field(default_factory=lambda: [1, 2])  # k range when random
     mask_ratio: float = 0.5  # share of joints for mask='joints'
     mask_per_frame: bool = False  # draw the mask per frame instead of per clip
-    target: str = "window"  # what is reconstructed: see models/skeletonmae.py
+    target: str = "coords"  # what is reconstructed (coords | window | embedding): see models/skeletonmae.py
     target_window: int = 2  # +-frames for target='window'
     beta: float = 2.0  # RCE exponent (Eq. 2)
     rce_form: str = "graphmae"  # 'graphmae' mean (1-cos)^beta | 'eq2' as printed
@@ -274,7 +274,7 @@ def validate(cfg: Config) -> None:
         "model.backbone": (cfg.model.backbone, ("gin", "gcn", "gat")),
         "model.decoder_backbone": (cfg.model.decoder_backbone, ("", "gin", "gcn", "gat")),
         "model.mask": (cfg.model.mask, ("regions", "joints")),
-        "model.target": (cfg.model.target, ("window", "coords", "embedding")),
+        "model.target": (cfg.model.target, ("coords", "window", "embedding")),
         "model.rce_form": (cfg.model.rce_form, ("graphmae", "eq2")),
         "model.person_fusion": (cfg.model.person_fusion, ("mean", "none")),
         "finetune.pretrained_layers": (cfg.finetune.pretrained_layers, ("all", "first")),

@@ -15,10 +15,12 @@ What is reconstructed is open in the paper (design note 1); ``target`` selects i
 - ``'embedding'``: the literal Eq. 1 reading, the embedded features X. A trainable target collapses
   (a constant embedding gives cosine 1), so the target comes from an EMA copy of the embedding layer
   (no gradient), as in BYOL-style targets.
-- ``'coords'``: the raw joint input, GraphMAE's reading: each joint's coordinates relative to the
-  frame's centroid of present joints (so the cosine compares directions from the body centre).
-- ``'window'`` (default): the joint's centred coordinates over a +-w frame window plus its velocity,
-  so the decoder must infer the masked limb's short-term motion from its neighbours.
+- ``'coords'`` (default): the raw joint input, GraphMAE's reading and that of Fig. 2c ("reconstructs the
+  original input joint features"): each joint's coordinates relative to the frame's centroid of present
+  joints (so the cosine compares directions from the body centre). It probed best of the three on the
+  real data here (README).
+- ``'window'``: the joint's centred coordinates over a +-w frame window plus its velocity, so the
+  decoder must infer the masked limb's short-term motion from its neighbours.
 
 Extensions beyond the paper, all selectable: ``joint_embedding`` adds a learnable per-joint vector to
 X̄ after masking, as MAE adds position embeddings to its mask tokens (without it, mirror-symmetric
@@ -41,7 +43,7 @@ from ..skeleton import Layout, get_layout
 from .masking import JointMasker
 from .rce import rce_loss
 
-TARGETS = ("window", "coords", "embedding")
+TARGETS = ("coords", "window", "embedding")
 
 
 def present_joints(x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,7 @@ class SkeletonMAE(nn.Module):
         gat_heads: int = 4,
         joint_embedding: bool = True,
         remask: bool = False,
-        target: str = "window",
+        target: str = "coords",
         target_window: int = 2,
         beta: float = 2.0,
         rce_form: str = "graphmae",
