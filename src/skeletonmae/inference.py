@@ -18,7 +18,7 @@ import torch
 
 from .config import Config
 from .data.annotations import check_sample
-from .data.transforms import build_pipeline
+from .data.datamodule import config_pipeline
 from .errors import DataError
 from .skeleton import get_layout
 from .tasks.finetune import load_classifier
@@ -33,12 +33,6 @@ class Predictor:
         self.num_classes = model.head[-1].out_features
         self.class_names = list(class_names or [f"class {i}" for i in range(self.num_classes)])
 
-    def _pipeline(self, layout: str, is_3d: bool):
-        d = self.cfg.data
-        return build_pipeline(source_layout=layout, target_layout=self.cfg.model.layout, is_3d=is_3d,
-                              clip_len=d.clip_len, num_persons=d.num_persons, train=False, num_clips=d.test_clips,
-                              use_score=d.use_score, normalize=d.normalize, score_threshold=d.score_threshold)
-
     @torch.no_grad()
     def predict_samples(self, samples: list[dict], layout: str | None = None, top_k: int = 5,
                         batch_size: int = 16) -> list[dict]:
@@ -48,7 +42,7 @@ class Predictor:
         if problems:
             raise DataError("the input cannot be classified:\n  " + "\n  ".join(problems[:10]))
         is_3d = samples[0]["keypoint"].shape[-1] == 3
-        pipeline = self._pipeline(layout.name, is_3d)
+        pipeline = config_pipeline(self.cfg, is_3d, train=False, source_layout=layout.name)
         out = []
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]

@@ -65,6 +65,26 @@ class EpochShuffle(Sampler):
         return iter(zip(order.tolist(), seeds.tolist(), strict=True))
 
 
+def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | None = None) -> Compose:
+    """The pipeline ``cfg.data`` describes, from ``source_layout`` (default ``data.layout``) to the model's."""
+    d = cfg.data
+    return build_pipeline(
+        source_layout=source_layout or d.layout,
+        target_layout=cfg.model.layout,
+        is_3d=is_3d,
+        clip_len=d.clip_len,
+        num_persons=d.num_persons,
+        train=train,
+        num_clips=d.test_clips,
+        use_score=d.use_score,
+        pixel_noise=d.pixel_noise,
+        normalize=d.normalize,
+        score_threshold=d.score_threshold,
+        rotate_deg=d.rotate_deg,
+        scale=d.scale,
+    )
+
+
 def stratified_subset(samples: list[dict], fraction: float = 1.0, per_class: int = 0, seed: int = 0) -> list[dict]:
     """A class-stratified subset: ``per_class`` clips of every class, or ``fraction`` of each (>= 1 each).
 
@@ -113,22 +133,7 @@ class SkeletonDataModule(L.LightningDataModule):
         return self.load().num_channels + int(self.cfg.data.use_score)
 
     def pipeline(self, train: bool) -> Compose:
-        d = self.cfg.data
-        return build_pipeline(
-            source_layout=d.layout,
-            target_layout=self.cfg.model.layout,
-            is_3d=self.is_3d,
-            clip_len=d.clip_len,
-            num_persons=d.num_persons,
-            train=train,
-            num_clips=d.test_clips,
-            use_score=d.use_score,
-            pixel_noise=d.pixel_noise,
-            normalize=d.normalize,
-            score_threshold=d.score_threshold,
-            rotate_deg=d.rotate_deg,
-            scale=d.scale,
-        )
+        return config_pipeline(self.cfg, self.is_3d, train)
 
     def train_samples(self) -> list[dict]:
         f, d = self.load(), self.cfg.data
