@@ -4,9 +4,10 @@ import json
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import shared_pickle
+from conftest import SHARED, shared_pickle
 
 from skeletonmae.cli import build_parser, main
 
@@ -139,6 +140,19 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
                  "--layout", "penn13", "--out", str(tmp_path / "one.json")]) == 0
     assert main(["predict", "--checkpoint", str(ft_ckpt), str(npy), "--layout", "penn13"]) == 2
     assert "needs img_shape" in capsys.readouterr().err
+
+    # video -> action: poses from the real NTU clip in MediaPipe's environment, then classified here
+    pose_python = Path(__file__).resolve().parents[1] / ".venv-pose" / "bin" / "python"
+    video = SHARED / "videos" / "ntu_sample.avi"
+    if pose_python.is_file() and video.is_file():
+        clip_pkl = tmp_path / "ntu_clip.pkl"
+        proc = subprocess.run([str(pose_python), "-m", "skeletonmae.pose", str(video), "--out", str(clip_pkl)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert main(["predict", "--checkpoint", str(ft_ckpt), str(clip_pkl), "--layout", "coco17", "--out",
+                     str(tmp_path / "video.json")]) == 0
+        video_preds = json.loads((tmp_path / "video.json").read_text())["predictions"]
+        assert video_preds[0]["frame_dir"] == "ntu_sample" and len(video_preds[0]["top"]) == 5
 
 
 def test_parser_builds():

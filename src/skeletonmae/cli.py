@@ -101,7 +101,13 @@ def cmd_predict(args) -> int:
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         from .pose import extract_poses
 
-        clip = extract_poses(path, max_persons=predictor.cfg.data.num_persons)
+        try:
+            clip = extract_poses(path, max_persons=predictor.cfg.data.num_persons)
+        except SkeletonMAEError as e:
+            raise SkeletonMAEError(
+                f"{e}\nOr in two steps: `.venv-pose/bin/python -m skeletonmae.pose {path} --out clip.pkl`, then "
+                f"`skeletonmae predict --checkpoint {args.checkpoint} clip.pkl --layout coco17`."
+            ) from e
         results = predictor.predict_samples([clip], layout="coco17", top_k=args.top_k)
         results[0].pop("label", None)
     else:
