@@ -11,7 +11,7 @@ from conftest import SHARED, shared_pickle
 
 from skeletonmae.cli import build_parser, main
 
-SUBCOMMANDS = [["pretrain"], ["finetune"], ["test"], ["predict"], ["data"], ["data", "check"], ["data", "demo"],
+SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"], ["data", "demo"],
                ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
                ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
                ["visualize", "curves"]]
@@ -167,3 +167,26 @@ def test_demo_quick_runs_the_whole_pipeline_twice(tmp_path):
     assert set(first) == {"pretrained", "scratch"} and 0 <= first["pretrained"]["top1"] <= 1
     assert main(["demo", "--quick", "--out", str(out)]) == 0  # repeatable: finished runs are only re-tested
     assert json.loads((out / "summary.json").read_text())["scratch"]["top1"] == first["scratch"]["top1"]
+
+
+@pytest.mark.slow
+def test_ablation_runner_runs_cells_and_resumes(tmp_path):
+    from skeletonmae.ablation import PRESETS
+
+    assert len(PRESETS["tab4c"][1]) == 18 and len(PRESETS["tab5a"][1]) == 8
+    data = shared_pickle("penn_action")
+    common = [f"data.path={data}", "data.clip_len=8", "data.test_clips=1", "data.num_workers=0",
+              "trainer.limit_train_batches=2", "trainer.progress=false", "model.dim=16", "model.strl_layers=1",
+              "pretrain.epochs=1", "pretrain.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16",
+              "finetune.warmup_epochs=0"]
+    args = ["ablate", "--config", "penn_action", "--out", str(tmp_path / "abl"), "--results", str(tmp_path / "res"),
+            "--name", "tiny", "--cell", "model.encoder_layers=1", "--cell", "model.encoder_layers=2 "
+            "finetune.pretrained=none", *common]
+    assert main(args) == 0
+    rows = json.loads((tmp_path / "res" / "ablation_tiny.json").read_text())["rows"]
+    assert [r["pretrained"] for r in rows] == [True, False]
+    assert "| model.encoder_layers=1 |" in (tmp_path / "abl" / "table.md").read_text()
+    assert main(args) == 0  # finished cells are read back, not run again
+    again = json.loads((tmp_path / "res" / "ablation_tiny.json").read_text())["rows"]
+    assert [r["metrics"] for r in again] == [r["metrics"] for r in rows]
+    assert main(["ablate", "--config", "penn_action", "--cell", "model.encoder_layerz=1"]) == 2

@@ -61,6 +61,24 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+def cmd_ablate(args) -> int:
+    import shlex
+
+    from .ablation import preset, run_ablation
+
+    if args.preset:
+        title, cells = preset(args.preset)
+        name = args.name or args.preset
+    elif args.cell:
+        title, cells, name = "Ablation", [c.split() for c in args.cell], args.name or "custom"
+    else:
+        raise SkeletonMAEError("give --preset NAME or one --cell 'key=value ...' per cell")
+    path = run_ablation(args.config, cells, name, title, args.out, args.seeds, args.overrides, args.results,
+                        command="skeletonmae " + shlex.join(sys.argv[1:]))
+    print(f"written: {path} and {Path(args.out) / 'table.md'}")
+    return 0
+
+
 def cmd_test(args) -> int:
     from .data.datamodule import SkeletonDataModule
     from .tasks.finetune import load_classifier, test_model
@@ -175,6 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = _training_parser(sub, "finetune", "fine-tune the SSL classifier and test it (paper §3.2)")
     p.add_argument("--pretrained", metavar="CKPT", help="pre-training checkpoint, or 'none' to train from scratch")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("ablate", help="run a grid of overrides (pre-train + fine-tune each) as one table",
+                       description="run the cells of an ablation (a paper preset or --cell lists), each pre-trained "
+                       "and fine-tuned for every seed; resumes finished cells; writes results/ablation_NAME.json "
+                       "and OUT/table.md", epilog=_config_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, metavar="FILE", help="base config (file or packaged name)")
+    p.add_argument("--preset", choices=["tab4a", "tab4c", "tab5a", "tab5b"], help="the paper's ablation tables")
+    p.add_argument("--cell", action="append", metavar="'k=v ...'", help="one cell's overrides (repeatable)")
+    p.add_argument("--name", help="results name (default: the preset)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--out", default="runs/ablation", metavar="DIR")
+    p.add_argument("--results", default="results", metavar="DIR")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="applied to every cell")
+    p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("test", help="evaluate a fine-tuned checkpoint on a split",
                        description="evaluate a fine-tuned checkpoint on a split (K-clip testing)")
