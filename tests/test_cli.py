@@ -11,8 +11,8 @@ from conftest import SHARED, shared_pickle
 
 from skeletonmae.cli import build_parser, main
 
-SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"], ["data", "demo"],
-               ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
+SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
+               ["data", "demo"], ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
                ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
                ["visualize", "curves"]]
 
