@@ -60,21 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     e = args.epochs
     recipe = [f"finetune.epochs={e}", f"finetune.warmup_epochs={max(1, e // 20)}",
               f"finetune.milestones=[{int(e * 0.8)}, {int(e * 0.9)}]", "finetune.batch_size=32"]
-    dm = SkeletonDataModule(cfg, 32)
-    feats_train = extract_features(dm.train_samples(), dm, None)
-    feats_test = extract_features(dm.test_samples(), dm, None)
+    if not args.only_pretrained:
+        dm = SkeletonDataModule(cfg, 32)
+        feats_train = extract_features(dm.train_samples(), dm, None)
+        feats_test = extract_features(dm.test_samples(), dm, None)
     rows = []
     for fraction in args.fractions:
         for seed in args.seeds:
             common = {"dataset": dataset, "split": cfg.data.test_split, "protocol": "finetune",
                       "label_fraction": fraction, "seed": seed, "epochs": e}
-            # trivial baseline on the same labelled clips as the fine-tuning runs of this seed
-            labelled = stratified_subset([{"label": int(y), "i": i} for i, y in enumerate(feats_train[1])],
-                                         fraction=fraction, seed=seed)
-            keep = [s["i"] for s in labelled]
-            start = time.time()
-            metrics = linear_probe((feats_train[0][keep], feats_train[1][keep]), feats_test)
-            if not args.only_pretrained:
+            if not args.only_pretrained:  # trivial baseline on the labelled clips of this seed's runs
+                labelled = stratified_subset([{"label": int(y), "i": i} for i, y in enumerate(feats_train[1])],
+                                             fraction=fraction, seed=seed)
+                keep = [s["i"] for s in labelled]
+                start = time.time()
+                metrics = linear_probe((feats_train[0][keep], feats_train[1][keep]), feats_test)
                 rows.append({**common, "method": "coordinate statistics + logistic regression", "pretrained": False,
                              "metrics": metrics, "wall_seconds": round(time.time() - start, 1)})
             methods = [("SSL, SkeletonMAE pre-trained", str(ckpt)), ("SSL, from scratch", "none")]

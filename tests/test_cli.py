@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED, shared_pickle
 
-from skeletonmae.cli import build_parser, main
+from skeletonmae.cli import main
 
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
                ["data", "demo"], ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
@@ -153,10 +153,6 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
                      str(tmp_path / "video.json")]) == 0
         video_preds = json.loads((tmp_path / "video.json").read_text())["predictions"]
         assert video_preds[0]["frame_dir"] == "ntu_sample" and len(video_preds[0]["top"]) == 5
-
-
-def test_parser_builds():
-    assert build_parser().prog == "skeletonmae"
 
 
 @pytest.mark.slow

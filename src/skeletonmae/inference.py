@@ -79,6 +79,7 @@ def load(checkpoint: str | Path, device: str | torch.device = "cpu") -> Predicto
     """A :class:`Predictor` from a fine-tuning checkpoint (class names stored in it, if any)."""
     from .tasks.trainer import load_checkpoint
 
-    model, cfg = load_classifier(checkpoint)
-    names = load_checkpoint(checkpoint).get("hyper_parameters", {}).get("class_names")
+    ckpt = load_checkpoint(checkpoint)
+    model, cfg = load_classifier(ckpt)
+    names = ckpt.get("hyper_parameters", {}).get("class_names")
     return Predictor(model, cfg, names, device)

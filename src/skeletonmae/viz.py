@@ -439,16 +439,17 @@ def _classifier_features(model, samples: list[dict], dm) -> tuple[np.ndarray, np
 def cmd_pca(args) -> int:
     from .tasks.trainer import load_checkpoint
 
-    hp = load_checkpoint(args.checkpoint).get("hyper_parameters", {})
+    ckpt = load_checkpoint(args.checkpoint)
+    hp = ckpt.get("hyper_parameters", {})
     finetuned = "num_classes" in hp
     if finetuned:
         from .tasks.finetune import load_classifier
 
-        model, cfg = load_classifier(args.checkpoint)
+        model, cfg = load_classifier(ckpt)
     else:
         from .tasks.pretrain import load_pretrained
 
-        model, cfg = load_pretrained(args.checkpoint)
+        model, cfg = load_pretrained(ckpt)
     cfg, dm = _datamodule(cfg, args.data)
     split = args.split or cfg.data.test_split
     samples = dm.test_samples(split)

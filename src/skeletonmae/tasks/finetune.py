@@ -165,12 +165,13 @@ def test_model(model: torch.nn.Module, dm: SkeletonDataModule, out: Path, extra:
     return report
 
 
-def load_classifier(path: str | Path, map_location="cpu") -> tuple[SSLClassifier, Config]:
-    """A fine-tuned SSL classifier and its config from a fine-tuning checkpoint."""
-    ckpt = load_checkpoint(path, map_location)
+def load_classifier(path: str | Path | dict, map_location="cpu") -> tuple[SSLClassifier, Config]:
+    """A fine-tuned SSL classifier and its config from a fine-tuning checkpoint (a path, or its loaded dict)."""
+    ckpt = path if isinstance(path, dict) else load_checkpoint(path, map_location)
     hp = ckpt.get("hyper_parameters", {})
     if not {"config", "in_channels", "num_classes"} <= set(hp):
-        raise CheckpointError(f"{path} is not a SkeletonMAE fine-tuning checkpoint")
+        raise CheckpointError(f"{'the checkpoint' if isinstance(path, dict) else path} is not a SkeletonMAE "
+                              "fine-tuning checkpoint")
     cfg = Config.from_dict(hp["config"])
     model = build_classifier(cfg, hp["in_channels"], hp["num_classes"])
     model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})

@@ -78,12 +78,13 @@ def run_pretrain(cfg: Config) -> Path:
     return path
 
 
-def load_pretrained(path: str | Path, map_location="cpu") -> tuple[SkeletonMAE, Config]:
-    """The pre-trained SkeletonMAE (its ``encoder`` is G_E) and the config it was trained with."""
-    ckpt = load_checkpoint(path, map_location)
+def load_pretrained(path: str | Path | dict, map_location="cpu") -> tuple[SkeletonMAE, Config]:
+    """The pre-trained SkeletonMAE (its ``encoder`` is G_E) and its config, from a checkpoint path or dict."""
+    ckpt = path if isinstance(path, dict) else load_checkpoint(path, map_location)
     hp = ckpt.get("hyper_parameters", {})
     if "config" not in hp or "in_channels" not in hp or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a SkeletonMAE pre-training checkpoint (no config / weights in it)")
+        name = "the checkpoint" if isinstance(path, dict) else path
+        raise CheckpointError(f"{name} is not a SkeletonMAE pre-training checkpoint (no config / weights in it)")
     cfg = Config.from_dict(hp["config"])
     model = build_skeletonmae(cfg, hp["in_channels"])
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}

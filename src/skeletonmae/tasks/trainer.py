@@ -71,12 +71,12 @@ def last_checkpoint(out_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def build_trainer(cfg: Config, max_epochs: int, monitor: str | None = None, mode: str = "min") -> L.Trainer:
+def build_trainer(cfg: Config, max_epochs: int) -> L.Trainer:
     t = cfg.trainer
     out = Path(t.out_dir)
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                        save_last=True, save_top_k=1, monitor=monitor, mode=mode, every_n_epochs=1),
+                        save_last=True, save_top_k=1, every_n_epochs=1),
         NonFiniteLossGuard(),
     ]
     if t.progress:
