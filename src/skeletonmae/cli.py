@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from .config import Config, load_config, with_overrides
-from .errors import SkeletonMAEError
+from .errors import ConfigError, SkeletonMAEError
 from .export import add_export_parser
 from .viz_cli import add_visualize_parser
 
@@ -163,6 +163,20 @@ def cmd_data_demo(args) -> int:
     return 0
 
 
+def cmd_data_pool(args) -> int:
+    from .data.pool import write_pool
+
+    sources = []
+    for spec in args.sources:
+        path, sep, layout = spec.rpartition(":")
+        if not sep or not path:
+            raise ConfigError(f"source '{spec}': write it as PATH:LAYOUT, e.g. penn_action.pkl:penn13")
+        sources.append((path, layout))
+    path = write_pool(args.out, sources, args.layout, args.exclude)
+    print(f"wrote {path}; pre-train on it with data.path={path} data.layout={args.layout} 'pretrain.splits=[pool]'")
+    return 0
+
+
 def cmd_data_convert_ntu(args) -> int:
     from .data.ntu import convert_ntu
 
@@ -251,6 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=40, help="clips per class (default 40)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data_demo)
+
+    p = dsub.add_parser("pool", help="pool several pickles, mapped to one layout, as a pre-training corpus",
+                        description="map the joints of several annotation pickles to one layout and write them as "
+                        "one pickle; split 'pool' holds every clip outside the --exclude splits (3D clips join a "
+                        "2D pool as front views)")
+    p.add_argument("out", help="output .pkl path")
+    p.add_argument("sources", nargs="+", metavar="PATH:LAYOUT", help="a source pickle and its layout")
+    p.add_argument("--layout", default="coco17", help="the layout of the pool (default coco17)")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="DATASET/SPLIT",
+                   help="splits kept out of 'pool' (e.g. penn_action/test); DATASET is the pickle's file name")
+    p.set_defaults(func=cmd_data_pool)
 
     convert = dsub.add_parser("convert", help="convert other formats to annotation pickles",
                               description="convert other formats to annotation pickles")

@@ -55,7 +55,7 @@ def render_markdown(path: str | Path) -> str:
     for key, rows in groups.items():
         cells = list(key) + [str(len(rows))]
         for m in metrics:
-            scale, digits = (100, 1) if m in ACCURACIES else (1, 4)
+            scale, digits = (100, 1) if m.removesuffix("_unique") in ACCURACIES else (1, 4)
             vals = np.array([r["metrics"][m] for r in rows]) * scale
             cells.append(f"{vals.mean():.{digits}f} ± {vals.std():.{digits}f}" if len(vals) > 1
                          else f"{vals[0]:.{digits}f}")

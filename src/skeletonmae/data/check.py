@@ -30,6 +30,17 @@ def _group(problems: list[str]) -> list[tuple[str, int]]:
     return [(first, count) for first, count in groups.values()]
 
 
+def duplicated_clips(reference: list[dict], samples: list[dict]) -> list[str]:
+    """``frame_dir`` of every clip in ``samples`` whose keypoints are bit-identical to a clip of ``reference``
+    (e.g. test clips copied from the training split)."""
+    def key(a: dict) -> tuple:
+        kp = np.ascontiguousarray(a["keypoint"])
+        return kp.shape, kp.dtype.str, kp.tobytes()
+
+    seen = {key(a) for a in reference}
+    return [str(a["frame_dir"]) for a in samples if key(a) in seen]
+
+
 def check_file(path: str | Path, layout: str | None = None, num_classes: int | None = None) -> tuple[str, bool]:
     """The report text and whether the file is usable."""
     path = Path(path)

@@ -1,0 +1,93 @@
+"""``skeletonmae data pool``: several annotation pickles mapped to one layout as one pre-training corpus.
+
+Pre-training needs no labels, so it may use every clip we have except the test split of the dataset a
+table evaluates (issue 4). Pooling does three things:
+
+- joints are carried into the target layout by name (:func:`skeletonmae.skeleton.map_joints`; joints a
+  source lacks are zero with score 0, i.e. absent);
+- clips are renamed ``<dataset>/<frame_dir>`` and every source split becomes ``<dataset>/<split>``; the
+  split ``pool`` holds every clip that is in none of the excluded splits (a clip in an excluded split is
+  left out even if another split of its dataset also lists it, as JHMDB's three splits do);
+- when 2D and 3D sources are mixed the pool is 2D, and each 3D clip enters it as an orthographic front
+  view: x and y (image y points down, so y is flipped) centred on the canvas, at the median body size of
+  the 2D clips (RMS distance of the joints from the clip's centroid, after the 'fix' normalisation), on a
+  square canvas of ``CANVAS`` pixels. So a 3D clip looks, to the 2D pipeline, like a 2D clip of a typical size.
+
+Labels keep their source's numbering (they are not used in pre-training); ``dataset`` names the source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..skeleton import get_layout, map_joints
+from .annotations import load_annotations, save_annotations
+
+CANVAS = 1000  # pixels: the square frame 3D clips are drawn on in a 2D pool
+
+
+def _rms_radius_2d(ann: dict) -> float:
+    """RMS distance of the confident joints from their centroid, in 'fix'-normalised units (half frame)."""
+    h, w = ann["img_shape"]
+    kp, sc = ann["keypoint"], ann["keypoint_score"]
+    pts = kp[sc > 0.01] / np.array([w / 2, h / 2], np.float32)
+    return float(np.sqrt(((pts - pts.mean(0)) ** 2).sum(-1).mean())) if len(pts) > 1 else float("nan")
+
+
+def _front_view(kp: np.ndarray, present: np.ndarray, radius: float) -> np.ndarray:
+    """3D keypoints [M, T, V, 3] -> 2D pixels [M, T, V, 2] on the canvas, with RMS radius ``radius`` (in
+    half-canvas units, measured as :func:`_rms_radius_2d` measures the 2D clips)."""
+    xy = kp[..., :2] * np.array([1, -1], np.float32)
+    pts = xy[present]
+    rel = (xy - (pts.mean(0) if len(pts) else 0)) * present[..., None]
+    scale = np.sqrt((rel[present] ** 2).sum(-1).mean()) if len(pts) > 1 else 1.0
+    return ((rel / max(scale, 1e-6) * radius + 1) * (CANVAS / 2) * present[..., None]).astype(np.float32)
+
+
+def pool_annotations(sources: list[tuple[str | Path, str]], layout: str, exclude: list[str] = ()
+                     ) -> tuple[list[dict], dict[str, list[str]]]:
+    """Pool ``sources`` (pickle path, its layout) into ``layout``; ``exclude`` lists ``dataset/split`` names.
+
+    Returns the annotations and splits of the pooled file (module docstring).
+    """
+    target = get_layout(layout)
+    files = [(Path(p).stem, load_annotations(p, layout=src_layout), src_layout) for p, src_layout in sources]
+    names = [name for name, _, _ in files]
+    if len(set(names)) != len(names):
+        raise DataError(f"two sources have the same file name ({names}); pooled clips are named after it")
+    known = {f"{name}/{s}" for name, f, _ in files for s in f.split}
+    unknown = sorted(set(exclude) - known)
+    if unknown:
+        raise DataError(f"--exclude {unknown[0]}: no such split; the sources have {sorted(known)}")
+    to_2d = len({f.num_channels for _, f, _ in files}) > 1
+    radius = np.nanmedian([_rms_radius_2d(a) for _, f, _ in files if f.num_channels == 2 for a in f.annotations])
+
+    annotations, split = [], {}
+    for name, f, src_layout in files:
+        excluded = {str(n) for s in f.split if f"{name}/{s}" in exclude for n in f.split[s]}
+        for s, members in f.split.items():
+            split[f"{name}/{s}"] = [f"{name}/{n}" for n in members]
+        for a in f.annotations:
+            score = a.get("keypoint_score", a["keypoint"].any(-1).astype(np.float32))  # 3D: present = non-zero
+            kp, sc = map_joints(a["keypoint"], score, src_layout, target)
+            out = {**a, "frame_dir": f"{name}/{a['frame_dir']}", "dataset": name, "keypoint": kp}
+            if f.num_channels == 2:
+                out["keypoint_score"] = sc
+            elif to_2d:
+                present = sc > 0
+                out["keypoint"] = _front_view(kp, present, radius)
+                out.update(keypoint_score=present.astype(np.float32), img_shape=(CANVAS, CANVAS),
+                           original_shape=(CANVAS, CANVAS))
+            annotations.append(out)
+            if str(a["frame_dir"]) not in excluded:
+                split.setdefault("pool", []).append(out["frame_dir"])
+    return annotations, split
+
+
+def write_pool(out: str | Path, sources: list[tuple[str | Path, str]], layout: str, exclude: list[str] = ()
+               ) -> Path:
+    annotations, split = pool_annotations(sources, layout, exclude)
+    return save_annotations(out, annotations, split)
