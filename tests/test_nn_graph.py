@@ -217,3 +217,59 @@ def test_config_errors():
 def test_every_norm_and_act(norm, act):
     y = GraphNet("gin", 3, 8, 8, 2, COCO, norm=norm, act=act)(torch.randn(B, 17, 3))
     assert y.shape == (B, 17, 8) and torch.isfinite(y).all()
+
+
+# -- per-graph adjacency [B, V, V] (augmented views of contrastive pre-training) ----------------------------------
+
+def edit_edges(adjacency: torch.Tensor, remove=(), add=()) -> torch.Tensor:
+    """A copy of a symmetric adjacency with the undirected edges ``remove`` cut and ``add`` added."""
+    a = adjacency.clone()
+    for value, edges in ((0.0, remove), (1.0, add)):
+        for i, j in edges:
+            a[i, j] = a[j, i] = value
+    return a
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_batched_adjacency_equal_to_the_fixed_one_changes_nothing(backbone):
+    torch.manual_seed(0)
+    net = GraphNet(backbone, 4, 8, 8, 2, COCO)
+    x = torch.randn(B, 17, 4)
+    for mode in (net.train, net.eval):  # BatchNorm with batch statistics and with running ones
+        mode()
+        torch.testing.assert_close(net(x, COCO.expand(B, 17, 17)), net(x))
+        torch.testing.assert_close(net(x, COCO.bool().expand(B, 17, 17)), net(x))  # 0/1 as bool works too
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_each_graph_uses_its_own_adjacency(backbone):
+    """Graph b of a batched call equals a network built on graph b's adjacency, with the same weights."""
+    torch.manual_seed(0)
+    adjacency = torch.stack([COCO, edit_edges(COCO, remove=[(5, 7)]),
+                             edit_edges(COCO, remove=[(0, 5), (0, 6), (11, 13)]),
+                             edit_edges(COCO, remove=[(5, 6)], add=[(9, 10), (15, 16)]), torch.zeros(17, 17)])
+    net = GraphNet(backbone, 4, 8, 8, 2, COCO).eval()
+    x = torch.randn(len(adjacency), 17, 4)
+    out = net(x, adjacency)
+    for b in range(len(adjacency)):
+        own = GraphNet(backbone, 4, 8, 8, 2, adjacency[b]).eval()
+        own.load_state_dict(net.state_dict())
+        torch.testing.assert_close(out[b:b + 1], own(x[b:b + 1]), msg=f"graph {b}")
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_removing_an_edge_changes_only_the_graph_and_joints_it_touches(backbone):
+    """One layer: cutting the edge i-j in graph 1 changes graph 1's joints i and j only (GIN, GAT), and for
+    GCN also their neighbours, whose normalisation 1 / sqrt(d_i d_k) involves the changed degrees."""
+    torch.manual_seed(0)
+    layer = make_graph_layer(backbone, 4, 8, COCO).eval()
+    x = torch.randn(B, 17, 4)
+    i, j = 7, 9  # left elbow - left wrist
+    adjacency = COCO.repeat(B, 1, 1)
+    adjacency[1] = edit_edges(COCO, remove=[(i, j)])
+    changed = (layer(x, adjacency) - layer(x)).abs().amax(-1) > 1e-6  # [B, V]
+    expected = torch.zeros(B, 17, dtype=torch.bool)
+    expected[1, [i, j]] = True
+    if backbone == "gcn":
+        expected[1] |= (COCO[i] + COCO[j]).bool()
+    assert torch.equal(changed, expected)

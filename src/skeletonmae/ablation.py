@@ -6,8 +6,9 @@ A cell is a list of ``section.key=value`` overrides on top of the base config. I
 stopped. The rows go to ``results/ablation_<name>.json`` (config overrides, seed, metrics, wall time) and
 the table to ``<out>/table.md``.
 
-Presets follow the paper's tables: ``tab4a`` (encoder depth L_D), ``tab4c`` (backbone x masked body part),
-``tab5a`` (STRL layers M with and without pre-training), ``tab5b`` (body regions vs random joints).
+Presets follow the paper's tables: ``tab4a`` (encoder depth L_D), ``tab4b`` (SkeletonMAE vs the contrastive
+GraphCL and JOAO pre-training of the same encoder), ``tab4c`` (backbone x masked body part), ``tab5a`` (STRL
+layers M with and without pre-training), ``tab5b`` (body regions vs random joints).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def _grid(**axes: list) -> list[list[str]]:
 PRESETS: dict[str, tuple[str, list[list[str]]]] = {
     "tab4a": ("Tab. 4a: GIN layers in the SkeletonMAE encoder (L_D)",
               _grid(**{"model.encoder_layers": [1, 2, 3, 4]})),
+    "tab4b": ("Tab. 4b: SkeletonMAE vs GraphCL vs JOAO pre-training of the same encoder",
+              _grid(**{"pretrain.method": ["skeletonmae", "graphcl", "joao"]})),
     "tab4c": ("Tab. 4c: backbone x masked body part", _grid(**{
         "model.backbone": ["gat", "gcn", "gin"], "model.mask_regions": [[0], [1], [2], [3], [4], [5]]})),
     "tab5a": ("Tab. 5a: STRL layers M, with and without pre-training", _grid(**{

@@ -79,6 +79,11 @@ class PretrainConfig:
     weight_decay: float = 0.0
     batch_size: int = 1024  # paper: 1024
     splits: list[str] | None = None  # unlabelled splits to pre-train on; None = data.train_split
+    method: str = "skeletonmae"  # skeletonmae | graphcl | joao (Tab. 4b baselines, models/contrastive.py)
+    temperature: float = 0.2  # graphcl / joao: NT-Xent temperature (GraphCL: 0.2)
+    aug_ratio: float = 0.2  # graphcl / joao: share of joints / edges an augmentation touches (GraphCL: 0.2)
+    frames_per_clip: int = 4  # graphcl / joao: person-frames sampled per clip and step
+    joao_gamma: float = 0.1  # joao: weight of the ||p - uniform||^2 term (JOAO: 0.1)
 
 
 @dataclass
@@ -278,6 +283,7 @@ def validate(cfg: Config) -> None:
         "model.rce_form": (cfg.model.rce_form, ("graphmae", "eq2")),
         "model.person_fusion": (cfg.model.person_fusion, ("mean", "none")),
         "finetune.pretrained_layers": (cfg.finetune.pretrained_layers, ("all", "first")),
+        "pretrain.method": (cfg.pretrain.method, ("skeletonmae", "graphcl", "joao")),
         "data.normalize": (cfg.data.normalize, ("fix", "auto")),
     }
     for key, (value, allowed) in choices.items():
@@ -288,6 +294,7 @@ def validate(cfg: Config) -> None:
         "data.num_persons": cfg.data.num_persons,
         "data.test_clips": cfg.data.test_clips,
         "pretrain.batch_size": cfg.pretrain.batch_size,
+        "pretrain.frames_per_clip": cfg.pretrain.frames_per_clip,
         "finetune.batch_size": cfg.finetune.batch_size,
         "model.dim": cfg.model.dim,
         "model.encoder_layers": cfg.model.encoder_layers,
@@ -312,6 +319,12 @@ def validate(cfg: Config) -> None:
         )
     if cfg.model.beta < 1:
         raise ConfigError(f"config key 'model.beta' must be >= 1 (Eq. 2), got {cfg.model.beta}")
+    if cfg.pretrain.temperature <= 0:
+        raise ConfigError(f"config key 'pretrain.temperature' must be > 0, got {cfg.pretrain.temperature}")
+    if not 0 <= cfg.pretrain.aug_ratio < 1:
+        raise ConfigError(f"config key 'pretrain.aug_ratio' must be in [0, 1), got {cfg.pretrain.aug_ratio}")
+    if cfg.pretrain.joao_gamma < 0:
+        raise ConfigError(f"config key 'pretrain.joao_gamma' must be >= 0, got {cfg.pretrain.joao_gamma}")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -9,6 +9,8 @@ For each head k = 1..K, with g_i = W_k h_i:
 (``concat=False``: the heads are averaged instead, as in a GAT's output layer), followed by Norm-Act unless
 the layer is a decoder's last. Attention is a masked softmax over the dense V x V scores, so joints that are
 not neighbours get weight exactly 0. Same parameters and result as PyG's ``GATConv`` (no attention dropout).
+A per-graph adjacency [B, V, V] (augmented graphs of contrastive pre-training) may replace A for one call; it
+masks each graph's attention by its own edges.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .norm_act import NormAct, dense_adjacency
+from .norm_act import NormAct, dense_adjacency, with_self_loops
 
 
 class DenseGATConv(nn.Module):
     """GAT over one fixed graph shared by a batch of B graphs.
 
     Shapes: ``adjacency`` A [V, V], 0/1, no self loops (``A[i, j] = 1`` if j sends to i);
-    x [B, V, in_dim] -> [B, V, out_dim].
+    x [B, V, in_dim] -> [B, V, out_dim]. ``forward(x, adjacency)`` with a [B, V, V] adjacency masks graph b
+    by (A_b + I) instead of the fixed A + I.
 
         G = X W                         [B, V, K, d]   (d = out_dim // K with ``concat``, else out_dim)
         E = LeakyReLU(G a_dst [i] + G a_src [j])    [B, K, V_i, V_j], -inf where (A + I)_ij = 0
@@ -48,13 +51,14 @@ class DenseGATConv(nn.Module):
         nn.init.xavier_uniform_(self.att_src)
         nn.init.xavier_uniform_(self.att_dst)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
         b, v, _ = x.shape
+        blocked = self.blocked if adjacency is None else (with_self_loops(adjacency) == 0)[:, None]  # [B, 1, V, V]
         g = self.linear(x).view(b, v, self.heads, self.head_dim).transpose(1, 2)  # [B, K, V, d]
         src = (g * self.att_src[:, None]).sum(-1)  # [B, K, V]
         dst = (g * self.att_dst[:, None]).sum(-1)
         e = self.leaky(dst[..., :, None] + src[..., None, :])  # [B, K, i, j]
-        alpha = e.masked_fill(self.blocked, float("-inf")).softmax(dim=-1)  # self loops: no empty row
+        alpha = e.masked_fill(blocked, float("-inf")).softmax(dim=-1)  # self loops: no empty row
         out = torch.matmul(alpha, g)  # [B, K, V, d]
         out = out.transpose(1, 2).reshape(b, v, -1) if self.concat else out.mean(dim=1)
         return self.tail(out + self.bias)

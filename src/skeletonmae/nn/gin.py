@@ -4,6 +4,7 @@
 
 with the GraphMAE-style MLP Linear-Norm-Act-Linear, followed by Norm-Act unless the layer is a decoder's
 last. Dense: with ~17 joints ``A @ H`` over [B, V, D] beats sparse message passing by far (DESIGN.md).
+A per-graph adjacency [B, V, V] (augmented graphs of contrastive pre-training) may replace A for one call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ class DenseGINConv(nn.Module):
     """GIN over one fixed graph shared by a batch of B graphs (all frames of all persons).
 
     Shapes: ``adjacency`` A [V, V], 0/1, no self loops, ``A[i, j] = 1`` if j sends to i (symmetric for a
-    skeleton); x [B, V, in_dim] -> [B, V, out_dim].
+    skeleton); x [B, V, in_dim] -> [B, V, out_dim]. ``forward(x, adjacency)`` with a [B, V, V] adjacency
+    (same conventions) uses graph b's own A_b for x[b] instead of the fixed A.
 
         Z  = (1 + eps) X + A X                              [B, V, in_dim]
         H' = NormAct(Lin_2(Act(Norm(Lin_1(Z)))))            Lin_1: in_dim -> hidden_dim, Lin_2: -> out_dim
@@ -53,9 +55,10 @@ class DenseGINConv(nn.Module):
         )
         self.tail = NormAct(out_dim, norm, act, last)
 
-    def aggregate(self, x: torch.Tensor) -> torch.Tensor:
-        """(1 + eps) X + A X over [B, V, D]."""
-        return (1 + self.eps) * x + torch.matmul(self.adjacency.to(x.dtype), x)
+    def aggregate(self, x: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """(1 + eps) X + A X over [B, V, D]; A is the fixed [V, V] graph or a per-graph [B, V, V] one."""
+        a = self.adjacency if adjacency is None else adjacency
+        return (1 + self.eps) * x + torch.matmul(a.to(x.dtype), x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.mlp(self.aggregate(x)))
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        return self.tail(self.mlp(self.aggregate(x, adjacency)))

@@ -38,7 +38,8 @@ class GraphNet(nn.Module):
 
     x [B, V, in_dim] -> [B, V, out_dim], B = all frames of all persons. Each layer is
     ``layer(dropout(x))``; every layer ends in Norm-Act except the final one when ``last=True``
-    (a decoder's plain output).
+    (a decoder's plain output). ``adjacency`` [B, V, V] (0/1, no self loops), when given, replaces the
+    fixed graph in every layer for this call: one graph per sample (augmented views, models/contrastive.py).
     """
 
     def __init__(self, backbone: str, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int,
@@ -57,7 +58,7 @@ class GraphNet(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
         for layer in self.layers:
-            x = layer(self.dropout(x))
+            x = layer(self.dropout(x), adjacency)
         return x

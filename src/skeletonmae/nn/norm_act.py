@@ -63,6 +63,11 @@ def dense_adjacency(adjacency, self_loops: bool = False) -> torch.Tensor:
     a = torch.as_tensor(adjacency).detach().to("cpu", torch.float32).clone()
     if a.dim() != 2 or a.shape[0] != a.shape[1]:
         raise ConfigError(f"adjacency must be a square [V, V] matrix, got shape {tuple(a.shape)}")
-    if self_loops:
-        a.fill_diagonal_(1.0)
+    return with_self_loops(a) if self_loops else a
+
+
+def with_self_loops(adjacency: torch.Tensor) -> torch.Tensor:
+    """A copy of a [..., V, V] adjacency (one graph or a batch) with the diagonal set to 1 (A + I)."""
+    a = adjacency.clone()
+    a.diagonal(dim1=-2, dim2=-1).fill_(1)
     return a
