@@ -63,7 +63,8 @@ def pool_annotations(sources: list[tuple[str | Path, str]], layout: str, exclude
     if unknown:
         raise DataError(f"--exclude {unknown[0]}: no such split; the sources have {sorted(known)}")
     to_2d = len({f.num_channels for _, f, _ in files}) > 1
-    radius = np.nanmedian([_rms_radius_2d(a) for _, f, _ in files if f.num_channels == 2 for a in f.annotations])
+    if to_2d:
+        radius = np.nanmedian([_rms_radius_2d(a) for _, f, _ in files if f.num_channels == 2 for a in f.annotations])
 
     annotations, split = [], {}
     for name, f, src_layout in files:
