@@ -186,3 +186,21 @@ def test_ablation_runner_runs_cells_and_resumes(tmp_path):
     again = json.loads((tmp_path / "res" / "ablation_tiny.json").read_text())["rows"]
     assert [r["metrics"] for r in again] == [r["metrics"] for r in rows]
     assert main(["ablate", "--config", "penn_action", "--cell", "model.encoder_layerz=1"]) == 2
+
+
+@pytest.mark.slow
+def test_ablation_transfer_cell_pretrains_on_the_source_dataset(tmp_path):
+    from skeletonmae.ablation import preset
+
+    title, cells = preset("fig5", "jhmdb14")
+    assert len(cells) == 12 and "jhmdb14" in title and cells[1] == ["model.mask_regions=[0]", "pretrain.config=jhmdb14"]
+    shared_pickle("jhmdb14")
+    common = ["data.clip_len=8", "data.test_clips=1", "data.num_workers=0", "trainer.limit_train_batches=2",
+              "trainer.progress=false", "model.dim=16", "model.strl_layers=1", "pretrain.epochs=1",
+              "pretrain.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16", "finetune.warmup_epochs=0"]
+    assert main(["ablate", "--config", "penn_action", "--out", str(tmp_path / "abl"), "--results", str(tmp_path),
+                 "--name", "transfer", "--cell", "model.mask_regions=[1] pretrain.config=jhmdb14", *common]) == 0
+    pre = (tmp_path / "abl" / "cell00_seed0" / "pretrain" / "config.yaml").read_text()
+    ft = (tmp_path / "abl" / "cell00_seed0" / "finetune" / "config.yaml").read_text()
+    assert "jhmdb14.pkl" in pre and "penn_action.pkl" in ft and "mask_regions:\n  - 1" in pre
+    assert main(["ablate", "--config", "penn_action", "--preset", "fig5"]) == 2  # no --source

@@ -6,9 +6,15 @@ A cell is a list of ``section.key=value`` overrides on top of the base config. I
 stopped. The rows go to ``results/ablation_<name>.json`` (config overrides, seed, metrics, wall time) and
 the table to ``<out>/table.md``.
 
+Two cell items steer the stages instead of overriding a key: ``finetune.pretrained=none|auto|CKPT`` (from
+scratch, pre-train here, or a given checkpoint) and ``pretrain.config=NAME`` (pre-train with another
+config's data, e.g. another dataset mapped to the same layout: transfer; the cell's other overrides apply to
+both stages).
+
 Presets follow the paper's tables: ``tab4a`` (encoder depth L_D), ``tab4b`` (SkeletonMAE vs the contrastive
 GraphCL and JOAO pre-training of the same encoder), ``tab4c`` (backbone x masked body part), ``tab5a`` (STRL
-layers M with and without pre-training), ``tab5b`` (body regions vs random joints).
+layers M with and without pre-training), ``tab5b`` (body regions vs random joints), ``fig5`` (masked body part
+x pre-training on the fine-tuning dataset or on the ``source`` dataset: transfer).
 """
 
 from __future__ import annotations
@@ -45,6 +51,14 @@ PRESETS: dict[str, tuple[str, list[list[str]]]] = {
 }
 
 
+def _split_cell(cell: list[str]) -> tuple[str, str | None, list[str]]:
+    """(pretrained: 'auto' / 'none' / checkpoint, pre-training config or None, the plain overrides)."""
+    steer = {k: o.split("=", 1)[1] for o in cell for k in ("finetune.pretrained", "pretrain.config")
+             if o.startswith(k + "=")}
+    body = [o for o in cell if not o.startswith(("finetune.pretrained=", "pretrain.config="))]
+    return steer.get("finetune.pretrained", "auto"), steer.get("pretrain.config"), body
+
+
 def run_ablation(config: str, cells: list[list[str]], name: str, title: str, out: str | Path, seeds: list[int],
                  overrides: list[str] | None = None, results_dir: str | Path = "results",
                  command: str = "") -> Path:
@@ -54,19 +68,21 @@ def run_ablation(config: str, cells: list[list[str]], name: str, title: str, out
 
     out, overrides = Path(out), list(overrides or [])
     for cell in cells:  # validate the whole grid before spending hours on it
-        load_config(config, overrides + [o for o in cell if not o.startswith("finetune.pretrained=")])
+        _, source, body = _split_cell(cell)
+        load_config(config, overrides + body)
+        if source:
+            load_config(source, overrides + body)
     rows = []
     for index, cell in enumerate(cells):
         for seed in seeds:
             run_dir = out / f"cell{index:02d}_seed{seed}"
             base = overrides + [f"trainer.seed={seed}", "trainer.resume=true"]
-            pretrained = next((o.split("=", 1)[1] for o in cell if o.startswith("finetune.pretrained=")), "auto")
-            body = [o for o in cell if not o.startswith("finetune.pretrained=")]
+            pretrained, source, body = _split_cell(cell)
             metrics_file = run_dir / "finetune" / "metrics.json"
             start = time.time()
             if not metrics_file.is_file():
                 if pretrained == "auto":
-                    pre = load_config(config, base + body + [f"trainer.out_dir={run_dir / 'pretrain'}"])
+                    pre = load_config(source or config, base + body + [f"trainer.out_dir={run_dir / 'pretrain'}"])
                     pretrained = str(run_pretrain(pre))
                 ft = load_config(config, base + body + [f"finetune.pretrained={pretrained}",
                                                         f"trainer.out_dir={run_dir / 'finetune'}"])
@@ -81,7 +97,15 @@ def run_ablation(config: str, cells: list[list[str]], name: str, title: str, out
     return path
 
 
-def preset(name: str) -> tuple[str, list[list[str]]]:
+def preset(name: str, source: str | None = None) -> tuple[str, list[list[str]]]:
+    """A preset's title and cells; ``fig5`` needs the ``source`` config it transfers from."""
+    if name == "fig5":
+        if not source:
+            raise ConfigError("preset fig5 pre-trains on another dataset: give it with --source CONFIG "
+                              "(e.g. --source jhmdb14 for a penn_action base; both must map to the same layout)")
+        return (f"Fig. 5: masked body part, pre-trained on the fine-tuning data or on {source} (transfer)",
+                [[f"model.mask_regions=[{r}]", *transfer] for r in range(6)
+                 for transfer in ([], [f"pretrain.config={source}"])])
     if name not in PRESETS:
-        raise ConfigError(f"unknown ablation preset '{name}'; choose one of {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown ablation preset '{name}'; choose one of {', '.join([*PRESETS, 'fig5'])}")
     return PRESETS[name]

@@ -68,7 +68,7 @@ def cmd_ablate(args) -> int:
     from .ablation import preset, run_ablation
 
     if args.preset:
-        title, cells = preset(args.preset)
+        title, cells = preset(args.preset, args.source)
         name = args.name or args.preset
     elif args.cell:
         title, cells, name = "Ablation", [c.split() for c in args.cell], args.name or "custom"
@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "and OUT/table.md", epilog=_config_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="base config (file or packaged name)")
-    p.add_argument("--preset", choices=list(PRESETS), help="the paper's ablation tables")
+    p.add_argument("--preset", choices=[*PRESETS, "fig5"], help="the paper's ablation tables")
+    p.add_argument("--source", metavar="CONFIG", help="fig5: the config (dataset) to pre-train on for transfer")
     p.add_argument("--cell", action="append", metavar="'k=v ...'", help="one cell's overrides (repeatable)")
     p.add_argument("--name", help="results name (default: the preset)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
