@@ -8,7 +8,7 @@ from conftest import shared_pickle
 
 from skeletonmae.cli import main
 from skeletonmae.data.annotations import load_annotations
-from skeletonmae.data.check import duplicated_clips
+from skeletonmae.data.check import check_file, duplicated_clips, renamed_copies
 from skeletonmae.data.pool import CANVAS, pool_annotations
 from skeletonmae.errors import DataError
 from skeletonmae.skeleton import get_layout
@@ -66,3 +66,8 @@ def test_nw_ucla_has_95_test_clips_copied_from_training():
     assert duplicated_clips(f.samples("xview_train")[:5], f.samples("xview_train")[:5]) == [
         s["frame_dir"] for s in f.samples("xview_train")[:5]]
     assert duplicated_clips(f.samples("xview_train"), []) == []
+    copies = renamed_copies(f.annotations)
+    assert len(copies) == 95 and all(c[:-3] == o[:-3] and (c[-3:], o[-3:]) == ("v03", "v02") for c, o in copies)
+    report, ok = check_file(shared_pickle("nw_ucla"))
+    assert ok and "note: 95 clips are bit-identical copies of another clip" in report
+    assert "bit-identical" not in check_file(shared_pickle("penn_action"))[0]
