@@ -61,7 +61,10 @@ def render_markdown(path: str | Path) -> str:
                          else f"{vals[0]:.{digits}f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Produced by `{data['command']}` at commit `{data['commit']}`; rows in `{Path(path).as_posix()}`.")
+    wall = sum(r.get("wall_seconds", 0) for r in data["rows"])
+    spent = f", {len(data['rows'])} rows, {wall / 60:.0f} min of run time in all" if wall else ""
+    lines.append(f"Produced by `{data['command']}` at commit `{data['commit']}`{spent}; rows in "
+                 f"`{Path(path).as_posix()}`.")
     return "\n".join(lines)
 
 

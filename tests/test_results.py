@@ -1,0 +1,38 @@
+"""Results files: JSON rows in, the README's markdown tables out."""
+
+from __future__ import annotations
+
+import json
+
+from skeletonmae.results import render_markdown, update_readme, write_results
+
+
+def _rows():
+    return [
+        {"method": "a", "seed": 0, "metrics": {"top1": 0.80, "top1_unique": 0.70, "rce": 0.12345}, "wall_seconds": 60},
+        {"method": "a", "seed": 1, "metrics": {"top1": 0.90, "top1_unique": 0.60, "rce": 0.12345}, "wall_seconds": 60},
+        {"method": "b", "seed": 0, "metrics": {"top1": 0.5, "top1_unique": 0.25, "rce": 1.0}, "wall_seconds": 0},
+    ]
+
+
+def test_table_shows_mean_and_spread_over_seeds_in_percent(tmp_path):
+    path = write_results(tmp_path / "r.json", "T", "python make.py", _rows(), columns=["method"],
+                         metrics=["top1", "top1_unique", "rce"])
+    data = json.loads(path.read_text())
+    assert data["title"] == "T" and len(data["rows"]) == 3 and data["commit"]
+    table = render_markdown(path).splitlines()
+    assert table[0] == "| method | seeds | top1 | top1 unique | rce |"
+    assert table[2] == "| a | 2 | 85.0 ± 5.0 | 65.0 ± 5.0 | 0.1235 ± 0.0000 |"  # population std of 80, 90
+    assert table[3] == "| b | 1 | 50.0 | 25.0 | 1.0000 |"
+    assert "`python make.py`" in table[-1] and "3 rows, 2 min of run time in all" in table[-1]
+
+
+def test_readme_blocks_are_replaced_and_others_kept(tmp_path):
+    write_results(tmp_path / "r.json", "T", "cmd", _rows(), columns=["method"], metrics=["top1"])
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:r -->\nold\n<!-- /results -->\n<!-- results:missing -->\nkeep\n"
+                      "<!-- /results -->\nend\n")
+    assert update_readme(readme, tmp_path) == ["r"]
+    text = readme.read_text()
+    assert "old" not in text and "| a | 2 | 85.0 ± 5.0 |" in text and "keep" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
