@@ -167,9 +167,10 @@ def test_demo_quick_runs_the_whole_pipeline_twice(tmp_path):
 
 @pytest.mark.slow
 def test_ablation_runner_runs_cells_and_resumes(tmp_path):
-    from skeletonmae.ablation import PRESETS
+    from skeletonmae.ablation import PRESETS, _split_cell
 
     assert len(PRESETS["tab4c"][1]) == 18 and len(PRESETS["tab5a"][1]) == 8
+    assert [_split_cell(c)[0] for c in PRESETS["tab5a"][1][:2]] == ["auto", "none"]  # '"auto"' is YAML for auto
     data = shared_pickle("penn_action")
     common = [f"data.path={data}", "data.clip_len=8", "data.test_clips=1", "data.num_workers=0",
               "trainer.limit_train_batches=2", "trainer.progress=false", "model.dim=16", "model.strl_layers=1",

@@ -24,6 +24,8 @@ import json
 import time
 from pathlib import Path
 
+import yaml
+
 from .config import load_config
 from .errors import ConfigError
 from .results import render_markdown, write_results
@@ -53,8 +55,8 @@ PRESETS: dict[str, tuple[str, list[list[str]]]] = {
 
 def _split_cell(cell: list[str]) -> tuple[str, str | None, list[str]]:
     """(pretrained: 'auto' / 'none' / checkpoint, pre-training config or None, the plain overrides)."""
-    steer = {k: o.split("=", 1)[1] for o in cell for k in ("finetune.pretrained", "pretrain.config")
-             if o.startswith(k + "=")}
+    keys = ("finetune.pretrained", "pretrain.config")  # values are YAML, as in every override: "auto" = auto
+    steer = {k: str(yaml.safe_load(o.split("=", 1)[1])) for o in cell for k in keys if o.startswith(k + "=")}
     body = [o for o in cell if not o.startswith(("finetune.pretrained=", "pretrain.config="))]
     return steer.get("finetune.pretrained", "auto"), steer.get("pretrain.config"), body
 
