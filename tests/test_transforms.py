@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from conftest import DATASETS, make_sample, shared_pickle
 
 from skeletonmae.config import load_config
@@ -97,6 +98,17 @@ def test_format_channels_appends_score():
     np.testing.assert_array_equal(out[..., 2], ann["keypoint_score"])
 
 
+def test_format_channels_appends_velocity_zero_where_a_joint_is_absent():
+    kp = np.array([[[[1, 1], [2, 0]], [[3, 2], [0, 0]], [[4, 4], [5, 5]]]], np.float32)  # [M=1, T=3, V=2, C=2]
+    ann = {"keypoint": kp, "keypoint_score": np.ones(kp.shape[:-1], np.float32)}
+    out = FormatChannels(use_score=True, motion=True)(ann)["keypoint"]
+    assert out.shape == (1, 3, 2, 5)
+    np.testing.assert_array_equal(out[..., :2], kp)
+    np.testing.assert_array_equal(out[0, :, 0, 2:4], [[2, 1], [1, 2], [0, 0]])  # x_{t+1} - x_t; last frame 0
+    np.testing.assert_array_equal(out[0, :, 1, 2:4], [[0, 0], [0, 0], [0, 0]])  # joint 1 absent at t = 1
+    np.testing.assert_array_equal(out[..., 4], 1)
+
+
 def test_transforms_do_not_touch_the_loaded_arrays():
     ann = make_sample(m=2, t=30)
     before = ann["keypoint"].copy()
@@ -126,6 +138,16 @@ def test_every_real_dataset_reaches_batches(name):
     x, label, index = next(iter(dm.test_dataloader()))
     assert x.shape[1:] == (3, 2, 16, 17, c)
     assert index.tolist() == list(range(len(index)))
+
+
+def test_motion_channels_reach_the_batches_and_in_channels():
+    cfg = load_config("penn_action", ["data.num_workers=0", "data.clip_len=16", "data.motion=true",
+                                      "data.use_score=true"])
+    dm = SkeletonDataModule(cfg, batch_size=4)
+    x, _, _ = next(iter(dm.train_dataloader()))
+    assert x.shape[-1] == dm.in_channels == 5  # (x, y), their velocity, the score
+    both = x[..., :-1, :, :2].ne(0).any(-1) & x[..., 1:, :, :2].ne(0).any(-1)  # present in frames t and t+1
+    assert torch.allclose(x[..., :-1, :, 2:4][both], (x[..., 1:, :, :2] - x[..., :-1, :, :2])[both], atol=1e-6)
 
 
 def test_stratified_subset_counts():

@@ -77,6 +77,7 @@ def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | 
         train=train,
         num_clips=d.test_clips,
         use_score=d.use_score,
+        motion=d.motion,
         pixel_noise=d.pixel_noise,
         normalize=d.normalize,
         score_threshold=d.score_threshold,
@@ -130,7 +131,7 @@ class SkeletonDataModule(L.LightningDataModule):
 
     @property
     def in_channels(self) -> int:
-        return self.load().num_channels + int(self.cfg.data.use_score)
+        return self.load().num_channels * (1 + int(self.cfg.data.motion)) + int(self.cfg.data.use_score)
 
     def pipeline(self, train: bool) -> Compose:
         return config_pipeline(self.cfg, self.is_3d, train)

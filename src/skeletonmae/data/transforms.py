@@ -198,16 +198,24 @@ class RandomRotateScale3D:
 
 
 class FormatChannels:
-    """The model input: coordinates, with the score appended as a last channel if ``use_score``."""
+    """The model input: coordinates; with ``motion`` their frame-to-frame velocity appended (C more channels,
+    0 where the joint is absent in either frame and at the last frame); with ``use_score`` the score last."""
 
-    def __init__(self, use_score: bool = False):
-        self.use_score = use_score
+    def __init__(self, use_score: bool = False, motion: bool = False):
+        self.use_score, self.motion = use_score, motion
 
     def __call__(self, sample: Sample) -> Sample:
-        kp = sample["keypoint"].astype(np.float32, copy=False)
+        kp = sample["keypoint"].astype(np.float32, copy=False)  # [..., T, V, C]
+        parts = [kp]
+        if self.motion:
+            present = kp.any(-1, keepdims=True)
+            velocity = np.zeros_like(kp)
+            velocity[..., :-1, :, :] = (kp[..., 1:, :, :] - kp[..., :-1, :, :]) * (present[..., 1:, :, :]
+                                                                                  & present[..., :-1, :, :])
+            parts.append(velocity)
         if self.use_score:
-            kp = np.concatenate([kp, _scores(sample)[..., None].astype(np.float32)], axis=-1)
-        return {**sample, "keypoint": np.ascontiguousarray(kp)}
+            parts.append(_scores(sample)[..., None].astype(np.float32))
+        return {**sample, "keypoint": np.ascontiguousarray(np.concatenate(parts, axis=-1))}
 
 
 def build_pipeline(
@@ -220,6 +228,7 @@ def build_pipeline(
     train: bool,
     num_clips: int = 1,
     use_score: bool = False,
+    motion: bool = False,
     pixel_noise: float = 0.0,
     normalize: str = "fix",
     score_threshold: float = 0.01,
@@ -242,5 +251,5 @@ def build_pipeline(
         if train:
             steps.append(PixelNoise(pixel_noise))
         steps.append(Normalize2D(normalize, score_threshold))
-    steps.append(FormatChannels(use_score))
+    steps.append(FormatChannels(use_score, motion))
     return Compose(steps)
