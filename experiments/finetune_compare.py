@@ -27,19 +27,19 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
-from skeletonmae.config import load_config
+from skeletonmae.config import Config, load_config
 from skeletonmae.data.check import duplicated_clips
 from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
 from skeletonmae.results import render_markdown, write_results
 from skeletonmae.tasks.finetune import run_finetune
-from skeletonmae.tasks.pretrain import load_pretrained, run_pretrain
+from skeletonmae.tasks.pretrain import run_pretrain
 from skeletonmae.tasks.probe import extract_features, linear_probe
 from skeletonmae.tasks.trainer import load_checkpoint
 
 
-def corpus_of(checkpoint: str) -> str:
-    """'<data file>: <splits>' that a pre-training checkpoint was trained on."""
-    _, cfg = load_pretrained(checkpoint)
+def corpus_of(checkpoint: dict) -> str:
+    """'<data file>: <splits>' that a (loaded) pre-training checkpoint was trained on."""
+    cfg = Config.from_dict(checkpoint["hyper_parameters"]["config"])
     return f"{Path(cfg.data.path).stem}: {' + '.join(cfg.pretrain.splits or [cfg.data.train_split])}"
 
 
@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             f"pretrain.epochs={args.pretrain_epochs}", "pretrain.batch_size=32", "pretrain.lr=1e-3",
             f"trainer.out_dir={out / (dataset + '_pretrain')}"])
         checkpoints = [str(run_pretrain(pre_cfg))]
-    methods = [(f"pre{i}", c, corpus_of(c), load_checkpoint(c)["epoch"] + 1) for i, c in enumerate(checkpoints)]
+    loaded = [load_checkpoint(c) for c in checkpoints]
+    methods = [(f"pre{i}", c, corpus_of(ckpt), ckpt["epoch"] + 1)
+               for i, (c, ckpt) in enumerate(zip(checkpoints, loaded, strict=True))]
     if not args.only_pretrained:
         methods.append(("scratch", "none", "none", 0))
 

@@ -53,6 +53,9 @@ PRESETS: dict[str, tuple[str, list[list[str]]]] = {
 }
 
 
+PRESET_NAMES = [*PRESETS, "fig5"]  # fig5 is built from --source by :func:`preset`
+
+
 def _split_cell(cell: list[str]) -> tuple[str, str | None, list[str]]:
     """(pretrained: 'auto' / 'none' / checkpoint, pre-training config or None, the plain overrides)."""
     keys = ("finetune.pretrained", "pretrain.config")  # values are YAML, as in every override: "auto" = auto
@@ -109,5 +112,5 @@ def preset(name: str, source: str | None = None) -> tuple[str, list[list[str]]]:
                 [[f"model.mask_regions=[{r}]", *transfer] for r in range(6)
                  for transfer in ([], [f"pretrain.config={source}"])])
     if name not in PRESETS:
-        raise ConfigError(f"unknown ablation preset '{name}'; choose one of {', '.join([*PRESETS, 'fig5'])}")
+        raise ConfigError(f"unknown ablation preset '{name}'; choose one of {', '.join(PRESET_NAMES)}")
     return PRESETS[name]

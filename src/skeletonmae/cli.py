@@ -13,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .ablation import PRESETS
+from .ablation import PRESET_NAMES
 from .config import Config, load_config, with_overrides
 from .errors import ConfigError, SkeletonMAEError
 from .export import add_export_parser
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "and OUT/table.md", epilog=_config_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="base config (file or packaged name)")
-    p.add_argument("--preset", choices=[*PRESETS, "fig5"], help="the paper's ablation tables")
+    p.add_argument("--preset", choices=PRESET_NAMES, help="the paper's ablation tables")
     p.add_argument("--source", metavar="CONFIG", help="fig5: the config (dataset) to pre-train on for transfer")
     p.add_argument("--cell", action="append", metavar="'k=v ...'", help="one cell's overrides (repeatable)")
     p.add_argument("--name", help="results name (default: the preset)")

@@ -167,4 +167,3 @@ class SkeletonDataModule(L.LightningDataModule):
         # K clips per sample make test batches K times larger: keep the number of clips per batch alike.
         batch = max(1, self.batch_size // max(1, self.cfg.data.test_clips))
         return self._loader(SkeletonDataset(self.test_samples(split), self.pipeline(train=False)), False, batch)
-
