@@ -8,6 +8,7 @@ from skeletonmae.config import load_config
 from skeletonmae.models.masking import JointMasker
 from skeletonmae.models.rce import rce_loss
 from skeletonmae.models.skeletonmae import SkeletonMAE, centred, window_target
+from skeletonmae.nn.pooling import pool_per_joint
 from skeletonmae.skeleton import get_layout
 from skeletonmae.tasks.finetune import build_classifier
 
@@ -157,6 +158,31 @@ def test_ssl_output_shape_with_strides():
     clf = build_classifier(cfg, 3, 7)
     assert clf(torch.randn(2, 2, 33, 17, 3)).shape == (2, 7)
     assert np.isfinite(clf(torch.zeros(1, 2, 33, 17, 3)).detach().numpy()).all()
+
+
+def test_pool_per_joint_by_hand():
+    h = torch.zeros(1, 2, 3, 2, 1)
+    h[0, 0, :, 0, 0] = torch.tensor([1.0, 3.0, 100.0])  # frame 2 of person 0 is absent
+    h[0, 1, :, 1, 0] = torch.tensor([2.0, 2.0, 2.0])
+    present = torch.tensor([[[True, True, False], [False, False, False]]])  # person 1 absent throughout
+    out = pool_per_joint(h, present)
+    # joint 0: mean 2, std 1 over the two present frames; joint 1: 0, 0; person 1 does not count
+    assert torch.allclose(out, torch.tensor([[2.0, 1.0, 0.0, 0.0]]), atol=1e-5)
+    h.requires_grad_(True)
+    pool_per_joint(h, present).sum().backward()
+    assert torch.isfinite(h.grad).all()  # also where a joint never moves
+
+
+def test_ssl_joint_stats_pool_keeps_joints_apart():
+    torch.manual_seed(0)
+    cfg = load_config(None, ["data.clip_len=16", "model.pool=joint_stats"])
+    clf = build_classifier(cfg, 2, 5).eval()
+    x = torch.randn(3, 2, 16, 17, 2)
+    x[0, 1] = 0  # clip 0 has one person
+    assert clf.forward_features(x).shape == (3, 2 * 17 * 64)
+    assert clf(x).shape == (3, 5)
+    one = x[:1, :1]
+    assert torch.allclose(clf(one), clf(x[:1]), atol=1e-5)  # the absent second person changes nothing
 
 
 def test_remasking_blinds_the_decoder_for_joints_with_masked_neighbours():

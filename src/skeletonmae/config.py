@@ -34,8 +34,8 @@ class DataConfig:
     pixel_noise: float = 1.0  # std in pixels, training only (paper §4.1)
     normalize: str = "fix"  # 2D: 'fix' (by img_shape) or 'auto' (by the joints' box)
     score_threshold: float = 0.01
-    rotate_deg: float = 0.0  # 3D training augmentation
-    scale: float = 0.0  # 3D training augmentation
+    rotate_deg: float = 0.0  # training augmentation: rotation (3D: about the vertical axis; 2D: in-plane)
+    scale: float = 0.0  # training augmentation: each axis scaled by U(1 - scale, 1 + scale)
     label_fraction: float = 1.0  # stratified share of training labels (few-label protocol)
     labels_per_class: int = 0  # > 0: exactly this many labelled clips per class instead
     label_seed: int = 0
@@ -70,6 +70,7 @@ class ModelConfig:
     temporal_strides: list[int] = field(default_factory=lambda: [1, 2, 2])
     person_fusion: str = "mean"  # how the persons of a clip interact in SM
     head_hidden: int = 256
+    pool: str = "mean"  # clip pooling before the head: mean (paper) | joint_stats (per-joint mean and std)
     dropout: float = 0.0
 
 
@@ -283,6 +284,7 @@ def validate(cfg: Config) -> None:
         "model.target": (cfg.model.target, ("coords", "window", "embedding")),
         "model.rce_form": (cfg.model.rce_form, ("graphmae", "eq2")),
         "model.person_fusion": (cfg.model.person_fusion, ("mean", "none")),
+        "model.pool": (cfg.model.pool, ("mean", "joint_stats")),
         "finetune.pretrained_layers": (cfg.finetune.pretrained_layers, ("all", "first")),
         "pretrain.method": (cfg.pretrain.method, ("skeletonmae", "graphcl", "joao")),
         "data.normalize": (cfg.data.normalize, ("fix", "auto")),

@@ -14,6 +14,10 @@ Choices the paper leaves open (design notes 5, 6), all documented here and selec
 - person interaction (``person_fusion``): ``'mean'`` adds to each person's pooled global vector the mean
   of the other present persons' vectors, so two-person actions see each other; ``'none'`` keeps persons
   independent. Absent (all-zero) persons are masked out of the fusion, the features and the final pool.
+- pooling (``pool``): ``'mean'`` (the paper's reading) averages over frames, joints and present persons
+  into D features; ``'joint_stats'`` (an extension) keeps the joints apart, per joint the mean and the
+  standard deviation over the present frames (``nn.pooling``), 2 · V · D features, standardised by a
+  BatchNorm before the MLP. The coordinate-statistics baseline sees exactly this kind of summary.
 - widths stay D in every layer so that each SM can hold the pre-trained G_E; time is downsampled by the
   temporal strides (default 1, 2, 2).
 """
@@ -24,6 +28,7 @@ import torch
 from torch import nn
 
 from ..nn.graph_net import GraphNet
+from ..nn.pooling import pool_per_joint
 from ..nn.temporal import MultiScaleTemporalConv
 
 
@@ -79,7 +84,7 @@ class SSLClassifier(nn.Module):
                  dim: int = 64, strl_layers: int = 3, joint_embedding: bool = True, person_fusion: str = "mean",
                  temporal_kernel: int = 5, temporal_dilations: list[int] | tuple[int, ...] = (1, 2),
                  temporal_strides: list[int] | tuple[int, ...] = (1, 2, 2), head_hidden: int = 256,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, pool: str = "mean"):
         super().__init__()
         strides = list(temporal_strides) + [1] * max(0, strl_layers - len(temporal_strides))
         self.embed = nn.Linear(in_channels, dim)
@@ -91,8 +96,11 @@ class SSLClassifier(nn.Module):
                      dropout)
             for i in range(strl_layers)
         )
-        self.head = nn.Sequential(nn.Linear(dim, head_hidden), nn.ReLU(), nn.Dropout(dropout),
-                                  nn.Linear(head_hidden, num_classes))
+        self.pool = pool
+        features = [nn.Linear(dim, head_hidden)]
+        if pool == "joint_stats":
+            features = [nn.BatchNorm1d(2 * num_joints * dim), nn.Linear(2 * num_joints * dim, head_hidden)]
+        self.head = nn.Sequential(*features, nn.ReLU(), nn.Dropout(dropout), nn.Linear(head_hidden, num_classes))
 
     def load_pretrained(self, encoder_state: dict[str, torch.Tensor], layers: str = "all") -> None:
         """Put the pre-trained embedding and G_E into the input embedding and the SMs (strict).
@@ -113,7 +121,7 @@ class SSLClassifier(nn.Module):
         return [layer.sm.encoder for layer in self.layers]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled clip features [N, D] of x [N, P, T, V, C]."""
+        """Pooled clip features of x [N, P, T, V, C]: [N, D] (``pool='mean'``) or [N, 2 · V · D]."""
         present = x.ne(0).flatten(-2).any(-1)  # [N, P, T]
         h = self.embed(x)
         if self.joint_embed is not None:
@@ -121,6 +129,8 @@ class SSLClassifier(nn.Module):
         h = (h + self.time_embed[: x.shape[2], None, :]) * present[..., None, None]
         for layer in self.layers:
             h, present = layer(h, present)
+        if self.pool == "joint_stats":
+            return pool_per_joint(h, present)
         weight = present[..., None, None].float()
         return (h * weight).sum(dim=(1, 2, 3)) / (weight.sum(dim=(1, 2, 3)) * h.shape[3]).clamp_min(1)
 

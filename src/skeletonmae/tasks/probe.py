@@ -23,20 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from ..data.datamodule import SkeletonDataModule, SkeletonDataset, stratified_subset
 from ..metrics import classification_metrics
 from ..models.skeletonmae import SkeletonMAE, present_joints
-
-
-def pool_per_joint(h: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """Per-joint mean and std over present frames, averaged over present persons.
-
-    h: [N, P, T, V, D], present: [N, P, T] bool -> [N, 2 · V · D].
-    """
-    w = present[..., None, None].to(h.dtype)
-    count = w.sum(2).clamp_min(1)  # [N, P, 1, 1]
-    mean = (h * w).sum(2) / count
-    std = (((h - mean.unsqueeze(2)) ** 2 * w).sum(2) / count).sqrt()
-    person = present.any(2)[..., None, None].to(h.dtype)  # [N, P, 1, 1]
-    pooled = torch.cat([mean, std], dim=-1) * person
-    return (pooled.sum(1) / person.sum(1).clamp_min(1)).flatten(1)
+from ..nn.pooling import pool_per_joint
 
 
 def coordinate_features(x: torch.Tensor) -> torch.Tensor:
