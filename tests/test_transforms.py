@@ -11,7 +11,7 @@ from skeletonmae.data.transforms import (
     Normalize2D,
     Normalize3D,
     PixelNoise,
-    RandomRotateScale3D,
+    RandomRotateScale,
     SelectPersons,
     UniformSample,
     build_pipeline,
@@ -84,11 +84,24 @@ def test_pixel_noise_spares_absent_joints():
     assert np.abs(out - ann["keypoint"]).max() > 0.1
 
 
-def test_rotation_preserves_lengths_without_scale():
+@pytest.mark.parametrize("c", [2, 3])
+def test_rotation_preserves_lengths_without_scale(c):
     np.random.seed(0)
-    ann = make_sample(c=3, v=5)
-    out = RandomRotateScale3D(max_deg=30)(ann)["keypoint"]
+    ann = make_sample(c=c, v=5)
+    out = RandomRotateScale(max_deg=30)(ann)["keypoint"]
     np.testing.assert_allclose(np.linalg.norm(out, axis=-1), np.linalg.norm(ann["keypoint"], axis=-1), rtol=1e-5)
+    assert not np.allclose(out, ann["keypoint"])
+
+
+def test_2d_scale_stretches_each_axis_and_keeps_absent_joints_zero():
+    np.random.seed(0)
+    ann = make_sample(c=2, v=5)
+    ann["keypoint"][0, :, 0] = 0
+    out = RandomRotateScale(scale=0.2)(ann)["keypoint"]
+    ratio = out[0, :, 1:] / ann["keypoint"][0, :, 1:]  # no rotation: one factor per axis, within [0.8, 1.2]
+    assert np.allclose(ratio, ratio[:1, :1]) and ((ratio > 0.8) & (ratio < 1.2)).all()
+    assert not np.isclose(ratio[0, 0, 0], ratio[0, 0, 1])
+    np.testing.assert_array_equal(out[0, :, 0], 0)
 
 
 def test_format_channels_appends_score():

@@ -4,7 +4,7 @@ A sample starts as an annotation (``keypoint`` [M, T, V, C], ``keypoint_score`` 
 and leaves the pipeline as ``keypoint`` float32 [K, P, T, V, C'] (K clips, P persons, T frames):
 
     MapJoints -> SelectPersons -> UniformSample -> PixelNoise -> Normalize2D / Normalize3D
-              -> RandomRotateScale3D -> FormatChannels
+              -> RandomRotateScale -> FormatChannels
 
 Transforms never write into the arrays of the loaded file (they are shared by every epoch and, after a
 fork, by every data-loader worker). Randomness comes from numpy's global generator, which Lightning
@@ -181,8 +181,12 @@ class Normalize3D:
         return {**sample, "keypoint": (rel / max(scale, 1e-6)).astype(np.float32)}
 
 
-class RandomRotateScale3D:
-    """Rotate about the vertical (y) axis by a random angle in [-max_deg, max_deg], scale by U(1-s, 1+s)."""
+class RandomRotateScale:
+    """Rotate by a random angle in [-max_deg, max_deg], then scale each axis by U(1-s, 1+s).
+
+    3D: about the vertical (y) axis; 2D: in the image plane, about the origin of the normalised frame.
+    A linear map, so absent (all-zero) joints stay zero.
+    """
 
     def __init__(self, max_deg: float = 0.0, scale: float = 0.0):
         self.max_deg, self.scale = max_deg, scale
@@ -190,11 +194,13 @@ class RandomRotateScale3D:
     def __call__(self, sample: Sample) -> Sample:
         if self.max_deg <= 0 and self.scale <= 0:
             return sample
+        kp = sample["keypoint"]
         a = np.deg2rad(np.random.uniform(-self.max_deg, self.max_deg))
-        s = np.random.uniform(1 - self.scale, 1 + self.scale, size=3)
+        s = np.random.uniform(1 - self.scale, 1 + self.scale, size=kp.shape[-1])
         c, n = np.cos(a), np.sin(a)
-        rot = np.array([[c, 0, n], [0, 1, 0], [-n, 0, c]], np.float32) * s[:, None]
-        return {**sample, "keypoint": (sample["keypoint"] @ rot.T.astype(np.float32)).astype(np.float32)}
+        rot = np.array([[c, 0, n], [0, 1, 0], [-n, 0, c]] if kp.shape[-1] == 3 else [[c, -n], [n, c]])
+        rot = (rot * s[:, None]).astype(np.float32)
+        return {**sample, "keypoint": (kp @ rot.T).astype(np.float32)}
 
 
 class FormatChannels:
@@ -245,11 +251,11 @@ def build_pipeline(
     ]
     if is_3d:
         steps.append(Normalize3D(target_layout))
-        if train:
-            steps.append(RandomRotateScale3D(rotate_deg, scale))
     else:
         if train:
             steps.append(PixelNoise(pixel_noise))
         steps.append(Normalize2D(normalize, score_threshold))
+    if train:
+        steps.append(RandomRotateScale(rotate_deg, scale))
     steps.append(FormatChannels(use_score, motion))
     return Compose(steps)
