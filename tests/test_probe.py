@@ -1,0 +1,26 @@
+import numpy as np
+import torch
+from conftest import shared_pickle
+
+from skeletonmae.config import load_config
+from skeletonmae.data.datamodule import SkeletonDataModule
+from skeletonmae.tasks.probe import coordinate_features, extract_features, linear_probe
+
+
+def test_coordinate_features_by_hand():
+    x = torch.tensor([0.0, 1.0, 3.0]).reshape(1, 1, 3, 1, 1)
+    assert coordinate_features(x).flatten().tolist() == [0.0, 1.0, 1.0, 2.0, 3.0, 0.0]  # (coord, velocity) per frame
+
+
+def test_baseline_features_ignore_motion_channels_on_real_clips():
+    path = shared_pickle("penn_action")
+    feats = {}
+    for motion in (False, True):
+        cfg = load_config("penn_action", [f"data.path={path}", f"data.motion={motion}", "data.clip_len=16"])
+        dm = SkeletonDataModule(cfg, 8)
+        feats[motion] = extract_features(dm.train_samples()[::30][:40], dm, None)
+    assert feats[True][0].shape == (40, 17 * 2 * 4)  # per joint: mean and std of x, y, vx, vy
+    np.testing.assert_array_equal(feats[True][0], feats[False][0])
+    np.testing.assert_array_equal(feats[True][1], feats[False][1])
+    metrics = linear_probe(feats[True], feats[True])  # fit and score on the same 40 clips: it must fit them
+    assert metrics["top1"] > 0.9 and metrics["train_clips"] == 40
