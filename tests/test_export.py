@@ -17,10 +17,11 @@ from skeletonmae.tasks.finetune import build_classifier, load_classifier
 SHAPE = (2, 16, 17, 2)  # P, T, V, C
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+@pytest.fixture(scope="module", params=["mean", "joint_stats"])
+def exported(tmp_path_factory, request):
     torch.manual_seed(0)
-    model = build_classifier(load_config(None, ["data.clip_len=16", "model.dim=16", "model.strl_layers=2"]), 2, 5)
+    cfg = load_config(None, ["data.clip_len=16", "model.dim=16", "model.strl_layers=2", f"model.pool={request.param}"])
+    model = build_classifier(cfg, 2, 5)
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "sub" / "model.onnx", torch.randn(2, *SHAPE))
     return model, path
 
