@@ -22,6 +22,29 @@ def test_layout_is_a_connected_person(name):
         assert all(layout.joints[j].startswith(side) for j in layout.regions[region])
 
 
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_parents_form_a_tree_of_bones_rooted_at_the_centre(name):
+    layout = get_layout(name)
+    parent, a = layout.parents(), layout.adjacency()
+    assert parent[layout.center] == layout.center
+    for j in range(layout.num_joints):
+        if j != layout.center:
+            assert a[j, parent[j]] == 1  # a bone
+        k = j
+        for _ in range(layout.num_joints):
+            k = parent[k]
+        assert k == layout.center  # every chain ends at the centre
+
+
+def test_coco17_parents_by_name():
+    layout = get_layout("coco17")
+    name = {n: i for i, n in enumerate(layout.joints)}
+    parent = {layout.joints[j]: layout.joints[p] for j, p in enumerate(layout.parents())}
+    assert parent["left_wrist"] == "left_elbow" and parent["left_elbow"] == "left_shoulder"
+    assert parent["left_shoulder"] == "nose" and parent["left_hip"] == "left_shoulder"
+    assert parent["right_ankle"] == "right_knee" and parent["left_ear"] == "left_eye" and name["nose"] == 0
+
+
 def test_coco17_regions_match_paper_fig2d():
     coco = get_layout("coco17")
     assert coco.regions == ((0, 1, 2, 3, 4), (5, 6, 11, 12), (7, 9), (8, 10), (13, 15), (14, 16))

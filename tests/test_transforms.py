@@ -122,6 +122,15 @@ def test_format_channels_appends_velocity_zero_where_a_joint_is_absent():
     np.testing.assert_array_equal(out[..., 4], 1)
 
 
+def test_format_channels_appends_bones_zero_where_a_joint_or_its_parent_is_absent():
+    kp = np.array([[[[1, 1], [2, 0], [4, 4]], [[0, 0], [2, 2], [3, 5]]]], np.float32)  # [M=1, T=2, V=3, C=2]
+    ann = {"keypoint": kp, "keypoint_score": np.ones(kp.shape[:-1], np.float32)}
+    out = FormatChannels(bone_parents=[0, 0, 1])(ann)["keypoint"]  # a chain 0 <- 1 <- 2
+    assert out.shape == (1, 2, 3, 4)
+    np.testing.assert_array_equal(out[0, 0, :, 2:], [[0, 0], [1, -1], [2, 4]])
+    np.testing.assert_array_equal(out[0, 1, :, 2:], [[0, 0], [0, 0], [1, 3]])  # joint 0 absent at t = 1
+
+
 def test_transforms_do_not_touch_the_loaded_arrays():
     ann = make_sample(m=2, t=30)
     before = ann["keypoint"].copy()
@@ -161,6 +170,14 @@ def test_motion_channels_reach_the_batches_and_in_channels():
     assert x.shape[-1] == dm.in_channels == 5  # (x, y), their velocity, the score
     both = x[..., :-1, :, :2].ne(0).any(-1) & x[..., 1:, :, :2].ne(0).any(-1)  # present in frames t and t+1
     assert torch.allclose(x[..., :-1, :, 2:4][both], (x[..., 1:, :, :2] - x[..., :-1, :, :2])[both], atol=1e-6)
+    cfg = load_config("penn_action", ["data.num_workers=0", "data.clip_len=16", "data.motion=true", "data.bone=true"])
+    dm = SkeletonDataModule(cfg, batch_size=4)
+    x, _, _ = next(iter(dm.train_dataloader()))
+    assert x.shape[-1] == dm.in_channels == 6  # (x, y), velocity, bone
+    left_wrist, left_elbow = 9, 7
+    both = x[..., left_wrist, :2].ne(0).any(-1) & x[..., left_elbow, :2].ne(0).any(-1)
+    assert both.any()
+    assert torch.allclose(x[..., left_wrist, 4:6][both], (x[..., left_wrist, :2] - x[..., left_elbow, :2])[both])
 
 
 def test_stratified_subset_counts():

@@ -31,6 +31,7 @@ class DataConfig:
     test_clips: int = 10  # K clips averaged at test time
     use_score: bool = False  # paper: S in R^{N x T x 2}, so (x, y) only
     motion: bool = False  # extension: append each joint's frame-to-frame velocity (C more channels)
+    bone: bool = False  # extension: append each joint's bone vector, minus its parent joint (C more channels)
     pixel_noise: float = 1.0  # std in pixels, training only (paper §4.1)
     normalize: str = "fix"  # 2D: 'fix' (by img_shape) or 'auto' (by the joints' box)
     score_threshold: float = 0.01

@@ -68,6 +68,25 @@ class Layout:
             a += np.eye(v, dtype=np.float32)
         return a
 
+    def parents(self) -> np.ndarray:
+        """Each joint's parent in the breadth-first tree of the bones from the centre joint, shape [V].
+
+        The centre is its own parent; a joint no bone reaches from the centre is its own parent too.
+        """
+        parent = np.arange(self.num_joints)
+        neighbours = self.adjacency() > 0
+        seen, frontier = {self.center}, [self.center]
+        while frontier:
+            nxt = []
+            for i in frontier:
+                for j in np.flatnonzero(neighbours[i]):
+                    if j not in seen:
+                        seen.add(int(j))
+                        parent[j] = i
+                        nxt.append(int(j))
+            frontier = nxt
+        return parent
+
     def region_of_joint(self) -> np.ndarray:
         """For each joint, the index (0..5) of its body region, shape [V]."""
         out = np.empty(self.num_joints, dtype=np.int64)

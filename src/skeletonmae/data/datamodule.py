@@ -78,6 +78,7 @@ def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | 
         num_clips=d.test_clips,
         use_score=d.use_score,
         motion=d.motion,
+        bone=d.bone,
         pixel_noise=d.pixel_noise,
         normalize=d.normalize,
         score_threshold=d.score_threshold,
@@ -131,7 +132,8 @@ class SkeletonDataModule(L.LightningDataModule):
 
     @property
     def in_channels(self) -> int:
-        return self.load().num_channels * (1 + int(self.cfg.data.motion)) + int(self.cfg.data.use_score)
+        d = self.cfg.data
+        return self.load().num_channels * (1 + int(d.motion) + int(d.bone)) + int(d.use_score)
 
     def pipeline(self, train: bool) -> Compose:
         return config_pipeline(self.cfg, self.is_3d, train)

@@ -205,20 +205,25 @@ class RandomRotateScale:
 
 class FormatChannels:
     """The model input: coordinates; with ``motion`` their frame-to-frame velocity appended (C more channels,
-    0 where the joint is absent in either frame and at the last frame); with ``use_score`` the score last."""
+    0 where the joint is absent in either frame and at the last frame); with ``bone_parents`` each joint's
+    bone vector (its position minus its parent's, C more channels, 0 where either is absent); with
+    ``use_score`` the score last."""
 
-    def __init__(self, use_score: bool = False, motion: bool = False):
+    def __init__(self, use_score: bool = False, motion: bool = False, bone_parents: Sequence[int] | None = None):
         self.use_score, self.motion = use_score, motion
+        self.parents = None if bone_parents is None else np.asarray(bone_parents)
 
     def __call__(self, sample: Sample) -> Sample:
         kp = sample["keypoint"].astype(np.float32, copy=False)  # [..., T, V, C]
         parts = [kp]
+        present = kp.any(-1, keepdims=True)
         if self.motion:
-            present = kp.any(-1, keepdims=True)
             velocity = np.zeros_like(kp)
             velocity[..., :-1, :, :] = (kp[..., 1:, :, :] - kp[..., :-1, :, :]) * (present[..., 1:, :, :]
                                                                                   & present[..., :-1, :, :])
             parts.append(velocity)
+        if self.parents is not None:
+            parts.append((kp - kp[..., self.parents, :]) * (present & present[..., self.parents, :]))
         if self.use_score:
             parts.append(_scores(sample)[..., None].astype(np.float32))
         return {**sample, "keypoint": np.ascontiguousarray(np.concatenate(parts, axis=-1))}
@@ -235,6 +240,7 @@ def build_pipeline(
     num_clips: int = 1,
     use_score: bool = False,
     motion: bool = False,
+    bone: bool = False,
     pixel_noise: float = 0.0,
     normalize: str = "fix",
     score_threshold: float = 0.01,
@@ -257,5 +263,5 @@ def build_pipeline(
         steps.append(Normalize2D(normalize, score_threshold))
     if train:
         steps.append(RandomRotateScale(rotate_deg, scale))
-    steps.append(FormatChannels(use_score, motion))
+    steps.append(FormatChannels(use_score, motion, get_layout(target_layout).parents() if bone else None))
     return Compose(steps)

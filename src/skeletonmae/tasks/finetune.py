@@ -139,7 +139,8 @@ def run_finetune(cfg: Config) -> dict:
         check_compatible(pre_cfg, cfg, pretrained)
         if pre_model.in_channels != dm.in_channels:
             raise CheckpointError(f"{pretrained} was pre-trained on C = {pre_model.in_channels} input channels; "
-                                  f"this data gives C = {dm.in_channels} (check data.use_score, data.motion and 2D/3D)")
+                                  f"this data gives C = {dm.in_channels} "
+                                  "(check data.use_score, data.motion, data.bone and 2D/3D)")
         task.model.load_pretrained(pre_model.encoder_state(), cfg.finetune.pretrained_layers)
     if cfg.finetune.freeze_encoder:
         for enc in task.model.encoders():
