@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
-from skeletonmae.results import render_markdown, update_readme, write_results
+from skeletonmae.results import git_commit, render_markdown, update_readme, write_results
 
 
 def _rows():
@@ -36,3 +37,11 @@ def test_readme_blocks_are_replaced_and_others_kept(tmp_path):
     text = readme.read_text()
     assert "old" not in text and "| a | 2 | 85.0 ± 5.0 |" in text and "keep" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
+
+
+def test_git_commit_is_that_of_the_imported_code_not_of_the_working_directory(tmp_path, monkeypatch):
+    here = git_commit()
+    monkeypatch.chdir(tmp_path)  # not a git checkout
+    assert git_commit() == here
+    if here != "unknown":  # running from a checkout: a short hash, perhaps with +dirty
+        assert re.fullmatch(r"[0-9a-f]{7,}(\+dirty)?", here)

@@ -24,10 +24,14 @@ ACCURACIES = ("top1", "top5", "mean_class_acc")
 
 
 def git_commit() -> str:
+    """The commit of the code that runs: of the checkout this package is imported from (not of the working
+    directory), with ``+dirty`` for uncommitted changes; ``unknown`` outside a git checkout."""
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=here)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+                               text=True, check=True, cwd=here).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
