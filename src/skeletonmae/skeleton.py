@@ -18,6 +18,7 @@ import difflib
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse.csgraph import breadth_first_order
 
 from .errors import ConfigError
 
@@ -73,19 +74,8 @@ class Layout:
 
         The centre is its own parent; a joint no bone reaches from the centre is its own parent too.
         """
-        parent = np.arange(self.num_joints)
-        neighbours = self.adjacency() > 0
-        seen, frontier = {self.center}, [self.center]
-        while frontier:
-            nxt = []
-            for i in frontier:
-                for j in np.flatnonzero(neighbours[i]):
-                    if j not in seen:
-                        seen.add(int(j))
-                        parent[j] = i
-                        nxt.append(int(j))
-            frontier = nxt
-        return parent
+        _, parent = breadth_first_order(self.adjacency(), self.center, directed=False)
+        return np.where(parent < 0, np.arange(self.num_joints), parent)  # scipy marks the root and unreached < 0
 
     def region_of_joint(self) -> np.ndarray:
         """For each joint, the index (0..5) of its body region, shape [V]."""
