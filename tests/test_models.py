@@ -173,7 +173,7 @@ def test_pool_per_joint_by_hand():
     assert torch.isfinite(h.grad).all()  # also where a joint never moves
 
 
-def test_ssl_joint_stats_pool_keeps_joints_apart():
+def test_ssl_joint_stats_pool_shape_and_absent_person():
     torch.manual_seed(0)
     cfg = load_config(None, ["data.clip_len=16", "model.pool=joint_stats"])
     clf = build_classifier(cfg, 2, 5).eval()

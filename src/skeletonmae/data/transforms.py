@@ -216,7 +216,7 @@ class FormatChannels:
     def __call__(self, sample: Sample) -> Sample:
         kp = sample["keypoint"].astype(np.float32, copy=False)  # [..., T, V, C]
         parts = [kp]
-        present = kp.any(-1, keepdims=True)
+        present = kp.any(-1, keepdims=True) if self.motion or self.parents is not None else None
         if self.motion:
             velocity = np.zeros_like(kp)
             velocity[..., :-1, :, :] = (kp[..., 1:, :, :] - kp[..., :-1, :, :]) * (present[..., 1:, :, :]

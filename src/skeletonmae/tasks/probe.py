@@ -46,7 +46,7 @@ def extract_features(samples: list[dict], dm: SkeletonDataModule, model: Skeleto
         x = x[:, 0]  # the first (deterministic) clip: [N, P, T, V, C]
         present = present_joints(x).any(-1)
         # the baseline takes the coordinates alone (no data.motion, data.bone or score channels), adds velocity
-        h = coordinate_features(x[..., : 3 if dm.is_3d else 2]) if model is None else model.encode(x)
+        h = coordinate_features(x[..., : dm.load().num_channels]) if model is None else model.encode(x)
         feats.append(pool_per_joint(h, present).numpy())
         labels.append(y.numpy())
     return np.concatenate(feats), np.concatenate(labels)
