@@ -37,6 +37,7 @@ def test_unknown_key_suggests_nearest():
         ("data.label_fraction=0", r"must be in \(0, 1\]"),
         ("data.clip_len=0", ">= 1"),
         ("model.beta=0.5", ">= 1"),
+        ("model.head_hidden=-1", "model.head_hidden. must be >= 0"),
         ("trainer.deterministic=maybe", "true/false"),
         ("model.dim", "must look like section.key=value"),
         ("model.layout=coco18", "unknown skeleton layout"),

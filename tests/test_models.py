@@ -185,6 +185,41 @@ def test_ssl_joint_stats_pool_shape_and_absent_person():
     assert torch.allclose(clf(one), clf(x[:1]), atol=1e-5)  # the absent second person changes nothing
 
 
+def test_ssl_without_strl_layers_pools_the_embedding():
+    cfg = load_config(None, ["data.clip_len=16", "model.strl_layers=0", "model.pool=joint_stats"])
+    clf = build_classifier(cfg, 2, 5)
+    x = torch.randn(3, 1, 16, 17, 2)
+    h0 = clf.embed(x) + clf.joint_embed + clf.time_embed[:, None]
+    assert torch.allclose(clf.forward_features(x), pool_per_joint(h0, torch.ones(3, 1, 16, dtype=torch.bool)))
+
+
+def test_ssl_linear_head():
+    cfg = load_config(None, ["data.clip_len=16", "model.pool=joint_stats", "model.head_hidden=0"])
+    clf = build_classifier(cfg, 2, 5)
+    assert [type(m).__name__ for m in clf.head] == ["BatchNorm1d", "Linear"]
+    assert clf.head[-1].in_features == 2 * 17 * 64
+    assert clf(torch.randn(3, 1, 16, 17, 2)).shape == (3, 5)
+
+
+def test_ssl_rezero_layers_start_as_the_identity():
+    torch.manual_seed(0)
+    cfg = load_config(None, ["data.clip_len=16", "model.strl_layers=2", "model.strl_rezero=true",
+                             "model.pool=joint_stats"])
+    clf = build_classifier(cfg, 2, 5)
+    x = torch.randn(3, 2, 16, 17, 2)
+    x[0, 1] = 0  # clip 0 has one person
+    present = x.ne(0).flatten(-2).any(-1)
+    h0 = (clf.embed(x) + clf.joint_embed + clf.time_embed[:, None]) * present[..., None, None]
+    # strides (1, 2): with α = 0 both layers pass H^(0) through, every second frame after the second
+    expected = pool_per_joint(h0[:, :, ::2], present[:, :, ::2])
+    assert torch.allclose(clf.forward_features(x), expected, atol=1e-6)
+    clf(x).sum().backward()
+    assert all(layer.gate.grad.abs() > 0 for layer in clf.layers)  # α learns from the first step
+    with torch.no_grad():
+        clf.layers[0].gate.fill_(1.0)
+    assert not torch.allclose(clf.forward_features(x), expected, atol=1e-3)
+
+
 def test_remasking_blinds_the_decoder_for_joints_with_masked_neighbours():
     """Why re-masking is off by default: with both arms masked, every wrist (whose only neighbour, the elbow,
     is masked too) gets the decoder's output for an all-zero neighbourhood, whatever the pose."""

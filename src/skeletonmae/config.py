@@ -65,14 +65,15 @@ class ModelConfig:
     beta: float = 2.0  # RCE exponent (Eq. 2)
     rce_form: str = "graphmae"  # 'graphmae' mean (1-cos)^beta | 'eq2' as printed
     ema_momentum: float = 0.996  # for target='embedding'
-    strl_layers: int = 3  # M (paper: 3)
+    strl_layers: int = 3  # M (paper: 3); 0 = no STRL layer, an ablation
     temporal_kernel: int = 5
     temporal_dilations: list[int] = field(default_factory=lambda: [1, 2])
     temporal_strides: list[int] = field(default_factory=lambda: [1, 2, 2])
     person_fusion: str = "mean"  # how the persons of a clip interact in SM
-    head_hidden: int = 256
+    head_hidden: int = 256  # hidden width of the MLP classifier; 0 = a linear classifier
     pool: str = "mean"  # clip pooling before the head: mean (paper) | joint_stats (per-joint mean and std)
     dropout: float = 0.0
+    strl_rezero: bool = False  # extension: each STRL layer as H + α · STRL(H), α = 0 at the start (ReZero)
 
 
 @dataclass
@@ -302,11 +303,14 @@ def validate(cfg: Config) -> None:
         "finetune.batch_size": cfg.finetune.batch_size,
         "model.dim": cfg.model.dim,
         "model.encoder_layers": cfg.model.encoder_layers,
-        "model.strl_layers": cfg.model.strl_layers,
     }
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"config key '{key}' must be >= 1, got {value}")
+    # M = 0 (no STRL layer: embedding, pooling and head) is an ablation; head_hidden = 0 a linear head
+    for key, value in {"model.strl_layers": cfg.model.strl_layers, "model.head_hidden": cfg.model.head_hidden}.items():
+        if value < 0:
+            raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
     if not 0 < cfg.data.label_fraction <= 1:
         raise ConfigError(f"config key 'data.label_fraction' must be in (0, 1], got {cfg.data.label_fraction}")
     if cfg.model.mask_regions is not None:

@@ -54,8 +54,9 @@ class STRLayer(nn.Module):
     """One STRL layer: SM, Eq. 4 with the 1x1 residual, then multi-scale temporal modelling."""
 
     def __init__(self, encoder: GraphNet, dim: int, person_fusion: str, kernel_size: int, dilations: list[int],
-                 stride: int, dropout: float):
+                 stride: int, dropout: float, rezero: bool = False):
         super().__init__()
+        self.gate = nn.Parameter(torch.zeros(())) if rezero else None  # α of H + α · STRL(H), 0 at the start
         self.sm = SpatialModelling(encoder, person_fusion)
         self.w = nn.Linear(dim, dim)  # W^(l)
         self.residual = nn.Linear(dim, dim)  # the 1x1 convolution path of Fig. 3b
@@ -74,6 +75,8 @@ class STRLayer(nn.Module):
             present = nn.functional.max_pool1d(present.float().reshape(n * p, 1, t), self.stride, self.stride,
                                                ceil_mode=True).reshape(n, p, -1)[..., :t2] > 0
         y = y.permute(0, 2, 3, 1).reshape(n, p, t2, v, d)
+        if self.gate is not None:
+            y = h[:, :, :: self.stride] + self.gate * y
         return y * present[..., None, None], present
 
 
@@ -84,7 +87,7 @@ class SSLClassifier(nn.Module):
                  dim: int = 64, strl_layers: int = 3, joint_embedding: bool = True, person_fusion: str = "mean",
                  temporal_kernel: int = 5, temporal_dilations: list[int] | tuple[int, ...] = (1, 2),
                  temporal_strides: list[int] | tuple[int, ...] = (1, 2, 2), head_hidden: int = 256,
-                 dropout: float = 0.0, pool: str = "mean"):
+                 dropout: float = 0.0, pool: str = "mean", rezero: bool = False):
         super().__init__()
         strides = list(temporal_strides) + [1] * max(0, strl_layers - len(temporal_strides))
         self.embed = nn.Linear(in_channels, dim)
@@ -93,14 +96,16 @@ class SSLClassifier(nn.Module):
         nn.init.normal_(self.time_embed, std=0.02)
         self.layers = nn.ModuleList(
             STRLayer(encoder_factory(), dim, person_fusion, temporal_kernel, list(temporal_dilations), strides[i],
-                     dropout)
+                     dropout, rezero)
             for i in range(strl_layers)
         )
         self.pool = pool
-        features = [nn.Linear(dim, head_hidden)]
-        if pool == "joint_stats":
-            features = [nn.BatchNorm1d(2 * num_joints * dim), nn.Linear(2 * num_joints * dim, head_hidden)]
-        self.head = nn.Sequential(*features, nn.ReLU(), nn.Dropout(dropout), nn.Linear(head_hidden, num_classes))
+        width = 2 * num_joints * dim if pool == "joint_stats" else dim
+        head = [nn.BatchNorm1d(width)] if pool == "joint_stats" else []
+        if head_hidden > 0:  # the paper's MLP; head_hidden = 0 gives a linear classifier
+            head += [nn.Linear(width, head_hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = head_hidden
+        self.head = nn.Sequential(*head, nn.Linear(width, num_classes))
 
     def load_pretrained(self, encoder_state: dict[str, torch.Tensor], layers: str = "all") -> None:
         """Put the pre-trained embedding and G_E into the input embedding and the SMs (strict).
