@@ -38,6 +38,8 @@ def test_unknown_key_suggests_nearest():
         ("data.clip_len=0", ">= 1"),
         ("model.beta=0.5", ">= 1"),
         ("model.head_hidden=-1", "model.head_hidden. must be >= 0"),
+        ("model.drop_path=0.2", "set model.strl_rezero=true"),
+        ("model.drop_path=1", r"must be in \[0, 1\)"),
         ("trainer.deterministic=maybe", "true/false"),
         ("model.dim", "must look like section.key=value"),
         ("model.layout=coco18", "unknown skeleton layout"),

@@ -220,6 +220,27 @@ def test_ssl_rezero_layers_start_as_the_identity():
     assert not torch.allclose(clf.forward_features(x), expected, atol=1e-3)
 
 
+def test_ssl_drop_path_skips_whole_clips_in_training_only():
+    torch.manual_seed(0)
+    cfg = load_config(None, ["data.clip_len=8", "model.strl_layers=1", "model.strl_rezero=true",
+                             "model.drop_path=0.5", "model.temporal_strides=[1]"])
+    layer = build_classifier(cfg, 2, 5).layers[0]
+    with torch.no_grad():
+        layer.gate.fill_(1.0)
+    h = torch.randn(16, 1, 8, 17, 64)
+    present = torch.ones(16, 1, 8, dtype=torch.bool)
+    layer.eval()
+    branch = layer(h, present)[0] - h  # α · STRL(H) with BatchNorm in eval mode
+    layer.train()
+    for m in layer.modules():  # BatchNorm keeps its running statistics, so only the drop differs
+        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            m.eval()
+    out = layer(h, present)[0] - h
+    skipped = out.flatten(1).abs().amax(1) == 0
+    kept = torch.isclose(out, 2 * branch, atol=1e-5).flatten(1).all(1)  # kept branches are scaled by 1 / (1 - p)
+    assert (skipped | kept).all() and skipped.any() and kept.any()
+
+
 def test_remasking_blinds_the_decoder_for_joints_with_masked_neighbours():
     """Why re-masking is off by default: with both arms masked, every wrist (whose only neighbour, the elbow,
     is masked too) gets the decoder's output for an all-zero neighbourhood, whatever the pose."""

@@ -74,6 +74,7 @@ class ModelConfig:
     pool: str = "mean"  # clip pooling before the head: mean (paper) | joint_stats (per-joint mean and std)
     dropout: float = 0.0
     strl_rezero: bool = False  # extension: each STRL layer as H + α · STRL(H), α = 0 at the start (ReZero)
+    drop_path: float = 0.0  # with strl_rezero: share of training clips that skip a layer's branch (stochastic depth)
 
 
 @dataclass
@@ -325,6 +326,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"config key 'model.mask_num_regions' must be [k_min, k_max] with 1 <= k <= 5, got {[lo, hi]}"
         )
+    if not 0 <= cfg.model.drop_path < 1:
+        raise ConfigError(f"config key 'model.drop_path' must be in [0, 1), got {cfg.model.drop_path}")
+    if cfg.model.drop_path > 0 and not cfg.model.strl_rezero:
+        raise ConfigError("config key 'model.drop_path' drops the branch of a residual STRL layer; "
+                          "set model.strl_rezero=true with it (or model.drop_path=0)")
     if cfg.model.beta < 1:
         raise ConfigError(f"config key 'model.beta' must be >= 1 (Eq. 2), got {cfg.model.beta}")
     if cfg.pretrain.temperature <= 0:

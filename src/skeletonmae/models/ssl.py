@@ -54,9 +54,10 @@ class STRLayer(nn.Module):
     """One STRL layer: SM, Eq. 4 with the 1x1 residual, then multi-scale temporal modelling."""
 
     def __init__(self, encoder: GraphNet, dim: int, person_fusion: str, kernel_size: int, dilations: list[int],
-                 stride: int, dropout: float, rezero: bool = False):
+                 stride: int, dropout: float, rezero: bool = False, drop_path: float = 0.0):
         super().__init__()
         self.gate = nn.Parameter(torch.zeros(())) if rezero else None  # α of H + α · STRL(H), 0 at the start
+        self.drop_path = drop_path  # with rezero: the share of training clips that skip α · STRL(H)
         self.sm = SpatialModelling(encoder, person_fusion)
         self.w = nn.Linear(dim, dim)  # W^(l)
         self.residual = nn.Linear(dim, dim)  # the 1x1 convolution path of Fig. 3b
@@ -76,7 +77,11 @@ class STRLayer(nn.Module):
                                                ceil_mode=True).reshape(n, p, -1)[..., :t2] > 0
         y = y.permute(0, 2, 3, 1).reshape(n, p, t2, v, d)
         if self.gate is not None:
-            y = h[:, :, :: self.stride] + self.gate * y
+            y = self.gate * y
+            if self.training and self.drop_path > 0:  # stochastic depth, per clip, rescaled to keep the mean
+                keep = torch.rand(n, 1, 1, 1, 1, device=y.device) >= self.drop_path
+                y = y * keep / (1 - self.drop_path)
+            y = h[:, :, :: self.stride] + y
         return y * present[..., None, None], present
 
 
@@ -87,7 +92,7 @@ class SSLClassifier(nn.Module):
                  dim: int = 64, strl_layers: int = 3, joint_embedding: bool = True, person_fusion: str = "mean",
                  temporal_kernel: int = 5, temporal_dilations: list[int] | tuple[int, ...] = (1, 2),
                  temporal_strides: list[int] | tuple[int, ...] = (1, 2, 2), head_hidden: int = 256,
-                 dropout: float = 0.0, pool: str = "mean", rezero: bool = False):
+                 dropout: float = 0.0, pool: str = "mean", rezero: bool = False, drop_path: float = 0.0):
         super().__init__()
         strides = list(temporal_strides) + [1] * max(0, strl_layers - len(temporal_strides))
         self.embed = nn.Linear(in_channels, dim)
@@ -96,7 +101,7 @@ class SSLClassifier(nn.Module):
         nn.init.normal_(self.time_embed, std=0.02)
         self.layers = nn.ModuleList(
             STRLayer(encoder_factory(), dim, person_fusion, temporal_kernel, list(temporal_dilations), strides[i],
-                     dropout, rezero)
+                     dropout, rezero, drop_path)
             for i in range(strl_layers)
         )
         self.pool = pool

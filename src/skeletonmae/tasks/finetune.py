@@ -45,7 +45,7 @@ def build_classifier(cfg: Config, in_channels: int, num_classes: int) -> SSLClas
         strl_layers=m.strl_layers, joint_embedding=m.joint_embedding, person_fusion=m.person_fusion,
         temporal_kernel=m.temporal_kernel, temporal_dilations=m.temporal_dilations,
         temporal_strides=m.temporal_strides, head_hidden=m.head_hidden, dropout=m.dropout,
-        pool=m.pool, rezero=m.strl_rezero,
+        pool=m.pool, rezero=m.strl_rezero, drop_path=m.drop_path,
     )
 
 
