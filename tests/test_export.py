@@ -17,11 +17,16 @@ from skeletonmae.tasks.finetune import build_classifier, load_classifier
 SHAPE = (2, 16, 17, 2)  # P, T, V, C
 
 
-@pytest.fixture(scope="module", params=["mean", "joint_stats"])
+@pytest.fixture(scope="module", params=[["model.pool=mean"], ["model.pool=joint_stats"],
+                                        ["model.pool=joint_stats", "model.strl_rezero=true", "model.drop_path=0.5"]],
+                ids=["mean", "joint_stats", "rezero"])
 def exported(tmp_path_factory, request):
     torch.manual_seed(0)
-    cfg = load_config(None, ["data.clip_len=16", "model.dim=16", "model.strl_layers=2", f"model.pool={request.param}"])
+    cfg = load_config(None, ["data.clip_len=16", "model.dim=16", "model.strl_layers=2", *request.param])
     model = build_classifier(cfg, 2, 5)
+    for layer in model.layers:
+        if layer.gate is not None:
+            torch.nn.init.constant_(layer.gate, 0.5)  # a branch that counts, so that parity tests it
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "sub" / "model.onnx", torch.randn(2, *SHAPE))
     return model, path
 

@@ -18,6 +18,12 @@ Choices the paper leaves open (design notes 5, 6), all documented here and selec
   into D features; ``'joint_stats'`` (an extension) keeps the joints apart, per joint the mean and the
   standard deviation over the present frames (``nn.pooling``), 2 · V · D features, standardised by a
   BatchNorm before the MLP. The coordinate-statistics baseline sees exactly this kind of summary.
+- residual STRL layers (``rezero``, an extension): H^(l+1) = H^(l) + α_l · STRL(H^(l)) (the STRL(H) above, its
+  input subsampled by the layer's stride on the skip path), with a learnt scalar α_l that starts at 0
+  (ReZero, Bachlechner et al. 2020): training starts from the pooled embedding and takes as much of G_E and
+  the temporal modelling as helps. ``drop_path`` p (stochastic depth, Huang et al. 2016): a training clip
+  skips α_l · STRL(H) with probability p, the kept ones are scaled by 1 / (1 - p). Off by default (the paper's
+  form); on the small sets here the plain layer over-fits (docs/investigation.md, section 10).
 - widths stay D in every layer so that each SM can hold the pre-trained G_E; time is downsampled by the
   temporal strides (default 1, 2, 2).
 """
@@ -51,7 +57,8 @@ class SpatialModelling(nn.Module):
 
 
 class STRLayer(nn.Module):
-    """One STRL layer: SM, Eq. 4 with the 1x1 residual, then multi-scale temporal modelling."""
+    """One STRL layer: SM, Eq. 4 with the 1x1 residual, then multi-scale temporal modelling (optionally
+    residual as a whole, with stochastic depth: see the module docstring)."""
 
     def __init__(self, encoder: GraphNet, dim: int, person_fusion: str, kernel_size: int, dilations: list[int],
                  stride: int, dropout: float, rezero: bool = False, drop_path: float = 0.0):
