@@ -308,8 +308,11 @@ def validate(cfg: Config) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"config key '{key}' must be >= 1, got {value}")
-    # M = 0 (no STRL layer: embedding, pooling and head) is an ablation; head_hidden = 0 a linear head
-    for key, value in {"model.strl_layers": cfg.model.strl_layers, "model.head_hidden": cfg.model.head_hidden}.items():
+    non_negative = {  # M = 0 (no STRL layer) is an ablation; head_hidden = 0 a linear head
+        "model.strl_layers": cfg.model.strl_layers,
+        "model.head_hidden": cfg.model.head_hidden,
+    }
+    for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
     if not 0 < cfg.data.label_fraction <= 1:
