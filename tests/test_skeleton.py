@@ -36,6 +36,23 @@ def test_parents_form_a_tree_of_bones_rooted_at_the_centre(name):
         assert k == layout.center  # every chain ends at the centre
 
 
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_mirror_pairs_left_and_right_joints(name):
+    layout = get_layout(name)
+    twin = layout.mirror()
+    np.testing.assert_array_equal(twin[twin], np.arange(layout.num_joints))  # an involution
+    for j, t in enumerate(twin):
+        name_j, name_t = layout.joints[j], layout.joints[t]
+        if name_j.startswith(("left_", "right_")):
+            assert name_t != name_j and name_t.split("_", 1)[1] == name_j.split("_", 1)[1]
+        else:
+            assert t == j
+    # the mirror maps bones to bones and left limbs onto right ones
+    bones = {frozenset(b) for b in layout.bones}
+    assert {frozenset((twin[i], twin[j])) for i, j in layout.bones} == bones
+    assert sorted(twin[list(layout.regions[2])]) == sorted(layout.regions[3])
+
+
 def test_coco17_parents_by_name():
     layout = get_layout("coco17")
     name = {n: i for i, n in enumerate(layout.joints)}

@@ -7,6 +7,7 @@ from skeletonmae.config import load_config
 from skeletonmae.data.annotations import load_annotations
 from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
 from skeletonmae.data.transforms import (
+    Flip,
     FormatChannels,
     Normalize2D,
     Normalize3D,
@@ -16,6 +17,7 @@ from skeletonmae.data.transforms import (
     UniformSample,
     build_pipeline,
 )
+from skeletonmae.skeleton import get_layout
 
 
 def test_uniform_sample_test_mode_is_deterministic_and_spread():
@@ -102,6 +104,42 @@ def test_2d_scale_stretches_each_axis_and_keeps_absent_joints_zero():
     assert np.allclose(ratio, ratio[:1, :1]) and ((ratio > 0.8) & (ratio < 1.2)).all()
     assert not np.isclose(ratio[0, 0, 0], ratio[0, 0, 1])
     np.testing.assert_array_equal(out[0, :, 0], 0)
+
+
+def test_flip_mirrors_x_and_swaps_left_and_right_joints():
+    kp = np.zeros((1, 1, 2, 17, 2), np.float32)  # [K, P, T, V, C] in coco17
+    kp[..., 9, :] = [0.5, 0.25]  # left wrist
+    kp[..., 0, :] = [0.1, -0.3]  # nose (its own twin)
+    sample = {"keypoint": kp, "keypoint_score": (kp != 0).any(-1).astype(np.float32)}
+    out = Flip("coco17", p=1.0)(sample)
+    np.testing.assert_array_equal(out["keypoint"][..., 10, :], [[[[-0.5, 0.25]] * 2]])  # now the right wrist
+    np.testing.assert_allclose(out["keypoint"][..., 0, :], [[[[-0.1, -0.3]] * 2]])
+    np.testing.assert_array_equal(out["keypoint"][..., 9, :], 0)  # absent joints stay zero
+    np.testing.assert_array_equal(out["keypoint_score"][..., 10], 1)
+    np.testing.assert_array_equal(Flip("coco17", p=0.0)(sample)["keypoint"], kp)
+
+
+def test_flip_draws_per_clip_in_training_and_appends_mirrors_at_test_time():
+    np.random.seed(0)
+    kp = np.random.randn(400, 1, 1, 17, 3).astype(np.float32)
+    sample = {"keypoint": kp, "keypoint_score": np.ones(kp.shape[:-1], np.float32)}
+    out = Flip("coco17", p=0.5)(sample)["keypoint"]
+    flipped = ~np.isclose(out, kp).all(axis=(1, 2, 3, 4))
+    assert 150 < flipped.sum() < 250
+    np.testing.assert_array_equal(Flip("coco17", p=1.0)(sample)["keypoint"][flipped], out[flipped])
+    both = Flip("coco17", both=True)(sample)
+    assert both["keypoint"].shape == (800, 1, 1, 17, 3) and both["keypoint_score"].shape == (800, 1, 1, 17)
+    np.testing.assert_array_equal(both["keypoint"][:400], kp)
+    np.testing.assert_array_equal(both["keypoint"][400:], Flip("coco17", p=1.0)(sample)["keypoint"])
+    np.testing.assert_array_equal(both["keypoint"][400:, ..., 2], kp[..., get_layout("coco17").mirror(), 2])
+
+
+def test_test_flip_doubles_the_test_clips():
+    cfg = load_config("penn_action", ["data.num_workers=0", "data.clip_len=8", "data.test_clips=3",
+                                      "data.test_flip=true", "data.flip=0.5"])
+    x, _, _ = next(iter(SkeletonDataModule(cfg, batch_size=12).test_dataloader()))
+    assert x.shape[:2] == (2, 6)
+    np.testing.assert_allclose(x[:, 3:, ..., 0], -x[:, :3][..., get_layout("coco17").mirror(), 0])
 
 
 def test_format_channels_appends_score():

@@ -37,6 +37,8 @@ class DataConfig:
     score_threshold: float = 0.01
     rotate_deg: float = 0.0  # training augmentation: rotation (3D: about the vertical axis; 2D: in-plane)
     scale: float = 0.0  # training augmentation: each axis scaled by U(1 - scale, 1 + scale)
+    flip: float = 0.0  # training augmentation: share of clips mirrored left-right (x -> -x, left <-> right joints)
+    test_flip: bool = False  # test on every clip and its mirror image, softmax averaged (2K clips)
     label_fraction: float = 1.0  # stratified share of training labels (few-label protocol)
     labels_per_class: int = 0  # > 0: exactly this many labelled clips per class instead
     label_seed: int = 0
@@ -329,6 +331,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"config key 'model.mask_num_regions' must be [k_min, k_max] with 1 <= k <= 5, got {[lo, hi]}"
         )
+    if not 0 <= cfg.data.flip <= 1:
+        raise ConfigError(f"config key 'data.flip' is the share of training clips mirrored, in [0, 1]; "
+                          f"got {cfg.data.flip}")
     if not 0 <= cfg.model.drop_path < 1:
         raise ConfigError(f"config key 'model.drop_path' must be in [0, 1), got {cfg.model.drop_path}")
     if cfg.model.drop_path > 0 and not cfg.model.strl_rezero:

@@ -77,6 +77,13 @@ class Layout:
         _, parent = breadth_first_order(self.adjacency(), self.center, directed=False)
         return np.where(parent < 0, np.arange(self.num_joints), parent)  # scipy marks the root and unreached < 0
 
+    def mirror(self) -> np.ndarray:
+        """For each joint, the index of its left-right twin (``left_x`` <-> ``right_x``), or itself, shape [V]."""
+        index = {name: i for i, name in enumerate(self.joints)}
+        twin = [("right_" + n[5:]) if n.startswith("left_") else ("left_" + n[6:]) if n.startswith("right_") else n
+                for n in self.joints]
+        return np.array([index.get(name, i) for i, name in enumerate(twin)], dtype=np.int64)
+
     def region_of_joint(self) -> np.ndarray:
         """For each joint, the index (0..5) of its body region, shape [V]."""
         out = np.empty(self.num_joints, dtype=np.int64)

@@ -84,6 +84,8 @@ def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | 
         score_threshold=d.score_threshold,
         rotate_deg=d.rotate_deg,
         scale=d.scale,
+        flip=d.flip,
+        test_flip=d.test_flip,
     )
 
 
@@ -167,5 +169,6 @@ class SkeletonDataModule(L.LightningDataModule):
 
     def test_dataloader(self, split: str | None = None) -> DataLoader:
         # K clips per sample make test batches K times larger: keep the number of clips per batch alike.
-        batch = max(1, self.batch_size // max(1, self.cfg.data.test_clips))
+        clips = self.cfg.data.test_clips * (2 if self.cfg.data.test_flip else 1)
+        batch = max(1, self.batch_size // clips)
         return self._loader(SkeletonDataset(self.test_samples(split), self.pipeline(train=False)), False, batch)

@@ -4,7 +4,7 @@ A sample starts as an annotation (``keypoint`` [M, T, V, C], ``keypoint_score`` 
 and leaves the pipeline as ``keypoint`` float32 [K, P, T, V, C'] (K clips, P persons, T frames):
 
     MapJoints -> SelectPersons -> UniformSample -> PixelNoise -> Normalize2D / Normalize3D
-              -> RandomRotateScale -> FormatChannels
+              -> RandomRotateScale -> Flip -> FormatChannels
 
 Transforms never write into the arrays of the loaded file (they are shared by every epoch and, after a
 fork, by every data-loader worker). Randomness comes from numpy's global generator, which Lightning
@@ -203,6 +203,33 @@ class RandomRotateScale:
         return {**sample, "keypoint": (kp @ rot.T).astype(np.float32)}
 
 
+class Flip:
+    """Mirror the skeleton left-right: x -> -x, and every left joint swapped with its right twin.
+
+    In training each clip is mirrored with probability ``p``. At test time (``both=True``) a mirrored copy
+    of every clip is appended, so K test clips become 2K and their softmax is averaged with the rest.
+    Runs after normalisation, where x = 0 is the centre of the frame (2D) or of the body (3D); absent
+    (all-zero) joints stay zero.
+    """
+
+    def __init__(self, layout: str | Layout, p: float = 0.5, both: bool = False):
+        self.twin, self.p, self.both = get_layout(layout).mirror(), p, both
+
+    def __call__(self, sample: Sample) -> Sample:
+        kp, sc = sample["keypoint"], _scores(sample)  # [K, P, T, V, C], [K, P, T, V]
+        mirrored = kp[..., self.twin, :] * np.array([-1] + [1] * (kp.shape[-1] - 1), np.float32)
+        if self.both:
+            return {**sample, "keypoint": np.concatenate([kp, mirrored]),
+                    "keypoint_score": np.concatenate([sc, sc[..., self.twin]])}
+        flip = np.random.rand(kp.shape[0]) < self.p  # one draw per clip
+        where = flip.reshape(-1, *[1] * (kp.ndim - 1))
+        return {**sample, "keypoint": np.where(where, mirrored, kp).astype(np.float32),
+                "keypoint_score": np.where(where[..., 0], sc[..., self.twin], sc)}
+
+    def __repr__(self) -> str:
+        return f"Flip(p={self.p})" if not self.both else "Flip(both)"
+
+
 class FormatChannels:
     """The model input: coordinates; with ``motion`` their frame-to-frame velocity appended (C more channels,
     0 where the joint is absent in either frame and at the last frame); with ``bone_parents`` each joint's
@@ -246,6 +273,8 @@ def build_pipeline(
     score_threshold: float = 0.01,
     rotate_deg: float = 0.0,
     scale: float = 0.0,
+    flip: float = 0.0,
+    test_flip: bool = False,
 ) -> Compose:
     """The standard pipeline for training (one random clip, augmented) or testing (K fixed clips)."""
     steps: list[Callable[[Sample], Sample]] = []
@@ -263,5 +292,9 @@ def build_pipeline(
         steps.append(Normalize2D(normalize, score_threshold))
     if train:
         steps.append(RandomRotateScale(rotate_deg, scale))
+        if flip > 0:
+            steps.append(Flip(target_layout, p=flip))
+    elif test_flip:
+        steps.append(Flip(target_layout, both=True))
     steps.append(FormatChannels(use_score, motion, get_layout(target_layout).parents() if bone else None))
     return Compose(steps)
