@@ -35,15 +35,18 @@ def coordinate_features(x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def extract_features(samples: list[dict], dm: SkeletonDataModule, model: SkeletonMAE | None,
-                     batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled features and labels of ``samples``; ``model=None`` gives the coordinate baseline."""
+                     batch_size: int = 64, clip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features and labels of ``samples``; ``model=None`` gives the coordinate baseline.
+
+    ``clip`` picks one of the test pipeline's clips (with ``data.test_flip``, clip ``data.test_clips`` is the
+    mirror image of clip 0)."""
     dataset = SkeletonDataset(samples, dm.pipeline(train=False))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=0)
     if model is not None:
         model.eval()
     feats, labels = [], []
     for x, y, _ in loader:
-        x = x[:, 0]  # the first (deterministic) clip: [N, P, T, V, C]
+        x = x[:, clip]  # one deterministic clip: [N, P, T, V, C]
         present = present_joints(x).any(-1)
         # the baseline takes the coordinates alone (no data.motion, data.bone or score channels), adds velocity
         h = coordinate_features(x[..., : dm.load().num_channels]) if model is None else model.encode(x)
@@ -54,7 +57,9 @@ def extract_features(samples: list[dict], dm: SkeletonDataModule, model: Skeleto
 
 def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                  per_class: int = 0, seed: int = 0, c: float = 1.0) -> dict:
-    """Fit a logistic regression on (a stratified subset of) ``train``; metrics on ``test``."""
+    """Fit a logistic regression on (a stratified subset of) ``train``; metrics on ``test``.
+
+    ``test`` may hold a list of feature arrays (views of the same clips): their probabilities are averaged."""
     x, y = train
     if per_class > 0:
         subset = stratified_subset([{"label": int(label), "i": i} for i, label in enumerate(y)],
@@ -64,7 +69,8 @@ def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
     clf.fit(x, y)
     scores = np.zeros((len(test[1]), int(max(train[1].max(), test[1].max())) + 1))
-    scores[:, clf.classes_] = clf.predict_proba(test[0])
+    views = test[0] if isinstance(test[0], list) else [test[0]]
+    scores[:, clf.classes_] = np.mean([clf.predict_proba(v) for v in views], axis=0)
     metrics = classification_metrics(scores, test[1])
     metrics.pop("confusion")
     return {**metrics, "train_clips": len(y)}
