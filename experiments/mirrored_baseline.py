@@ -6,7 +6,7 @@ subset per seed): as there, and with the mirror image of every labelled clip add
 operation: x -> -x, each left joint swapped with its right twin), its test probabilities averaged over each
 clip and its mirror image. Pass the data overrides of the table it is read beside.
 
-    python experiments/mirrored_baseline.py --config jhmdb14 --fractions 1.0 0.1 data.normalize=auto data.test_clips=2
+    python experiments/mirrored_baseline.py --config jhmdb14 data.normalize=auto data.test_clips=2
 
 Writes ``results/<dataset>_mirrored_baseline.json`` (one row per seed and fraction) and prints the table.
 """
