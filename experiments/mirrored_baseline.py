@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 start = time.time()
                 metrics = probe(keep, mirrored, np.arange(len(labels)))
                 if duplicates:
-                    plain = probe(keep, mirrored, np.flatnonzero(unique))
-                    metrics.update(top1_unique=plain["top1"], mean_class_acc_unique=plain["mean_class_acc"])
+                    kept = probe(keep, mirrored, np.flatnonzero(unique))
+                    metrics.update(top1_unique=kept["top1"], mean_class_acc_unique=kept["mean_class_acc"])
                 method = "coordinate statistics + logistic regression"
                 rows.append({"dataset": dataset, "split": cfg.data.test_split, "protocol": "baseline",
                              "label_fraction": fraction, "seed": seed,

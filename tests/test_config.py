@@ -40,6 +40,7 @@ def test_unknown_key_suggests_nearest():
         ("model.head_hidden=-1", "model.head_hidden. must be >= 0"),
         ("model.drop_path=0.2", "set model.strl_rezero=true"),
         ("model.drop_path=1", r"must be in \[0, 1\)"),
+        ("data.flip=1.5", r"'data.flip' is the share of training clips mirrored, in \[0, 1\]"),
         ("trainer.deterministic=maybe", "true/false"),
         ("model.dim", "must look like section.key=value"),
         ("model.layout=coco18", "unknown skeleton layout"),

@@ -223,7 +223,7 @@ class Flip:
                     "keypoint_score": np.concatenate([sc, sc[..., self.twin]])}
         flip = np.random.rand(kp.shape[0]) < self.p  # one draw per clip
         where = flip.reshape(-1, *[1] * (kp.ndim - 1))
-        return {**sample, "keypoint": np.where(where, mirrored, kp).astype(np.float32),
+        return {**sample, "keypoint": np.where(where, mirrored, kp),
                 "keypoint_score": np.where(where[..., 0], sc[..., self.twin], sc)}
 
     def __repr__(self) -> str:
