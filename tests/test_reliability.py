@@ -13,8 +13,9 @@ import torch
 from conftest import shared_pickle
 
 from skeletonmae.cli import main
-from skeletonmae.errors import CheckpointError
-from skeletonmae.tasks.trainer import load_checkpoint
+from skeletonmae.config import load_config, save_config
+from skeletonmae.errors import CheckpointError, SkeletonMAEError
+from skeletonmae.tasks.trainer import check_same_run, load_checkpoint
 
 
 def _args(data, out, epochs=3):
@@ -45,11 +46,22 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert first["epoch"] < 3
 
     assert main(_args(data, killed)) == 2  # no silent overwrite without --resume
+    assert main([*_args(data, killed), "pretrain.lr=0.001", "--resume"]) == 2  # nor with another run's config
     assert main([*_args(data, killed), "--resume"]) == 0
     a, b = _weights(tmp_path / "straight"), _weights(killed)
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+
+
+def test_resume_refuses_a_changed_config_and_names_the_key(tmp_path):
+    saved = load_config("penn_action", ["finetune.weight_decay=0.005", f"trainer.out_dir={tmp_path}"])
+    save_config(saved, tmp_path / "config.yaml")
+    longer = load_config("penn_action", ["finetune.weight_decay=0.005", "finetune.epochs=200", "data.num_workers=0",
+                                         "trainer.progress=false"])
+    check_same_run(longer, tmp_path / "config.yaml")  # a longer schedule, elsewhere, with other workers: the same run
+    with pytest.raises(SkeletonMAEError, match=r"finetune.weight_decay=0.005, not 0.0005"):
+        check_same_run(load_config("penn_action", [f"trainer.out_dir={tmp_path}"]), tmp_path / "config.yaml")
 
 
 def test_nan_loss_stops_with_step_and_keeps_checkpoint(tmp_path, capsys):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -111,4 +112,29 @@ def resume_path(cfg: Config) -> str | None:
             f"{cfg.trainer.out_dir} already holds a run ({last}). Pass --resume to continue it, or choose "
             "another output directory with --out; nothing was overwritten."
         )
+    check_same_run(cfg, Path(cfg.trainer.out_dir) / "config.yaml")
     return str(last)
+
+
+# Keys a resumed run may change: where and how it runs, a moved data file, a longer schedule, and the
+# pre-trained encoder (read only when a run starts).
+_RESUMABLE_CHANGES = ("trainer.", "data.num_workers", "data.path", "pretrain.epochs", "finetune.epochs",
+                      "finetune.pretrained")
+
+
+def check_same_run(cfg: Config, saved: Path) -> None:
+    """Refuse to resume a run whose saved config differs from ``cfg`` in a key that changes the run."""
+    if not saved.exists():
+        return
+    with saved.open() as f:
+        before = Config.from_dict(yaml.safe_load(f) or {}).to_dict()
+    now = cfg.to_dict()
+    for section, values in now.items():
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if value != before[section][key] and not name.startswith(_RESUMABLE_CHANGES):
+                raise SkeletonMAEError(
+                    f"{cfg.trainer.out_dir} holds a run made with {name}={before[section][key]!r}, not "
+                    f"{value!r}: resume it with the same config, or choose another output directory with --out; "
+                    "nothing was overwritten."
+                )
