@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     unique = np.array([s["frame_dir"] not in duplicates for s in dm.test_samples()])
 
     def probe(keep: list[int], mirrored: bool, rows: np.ndarray) -> dict:
-        views = train if mirrored else train[:1]
-        fit = (np.concatenate([x[keep] for x, _ in views]), np.concatenate([y[keep] for _, y in views]))
-        return linear_probe(fit, ([x[rows] for x, _ in (test if mirrored else test[:1])], labels[rows]))
+        views = 2 if mirrored else 1  # the clip, then its mirror image
+        fit = (np.concatenate([x[keep] for x, _ in train[:views]]), np.concatenate([y[keep] for _, y in train[:views]]))
+        return linear_probe(fit, ([x[rows] for x, _ in test[:views]], labels[rows]))
 
     rows = []
     for fraction in args.fractions:

@@ -27,7 +27,6 @@ def test_baseline_features_ignore_motion_channels_on_real_clips():
     assert metrics["top1"] > 0.9 and metrics["train_clips"] == 40
 
 
-
 def test_mirror_clip_features_and_averaged_views_on_real_clips():
     path = shared_pickle("penn_action")
     cfg = load_config("penn_action", [f"data.path={path}", "data.clip_len=16", "data.test_clips=2",

@@ -55,7 +55,7 @@ def extract_features(samples: list[dict], dm: SkeletonDataModule, model: Skeleto
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray | list[np.ndarray], np.ndarray],
                  per_class: int = 0, seed: int = 0, c: float = 1.0) -> dict:
     """Fit a logistic regression on (a stratified subset of) ``train``; metrics on ``test``.
 
