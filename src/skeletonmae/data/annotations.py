@@ -8,14 +8,13 @@ The format (the paper's pre-processing, §4.1, follows PYSKL): a dict
 - ``keypoint_score`` float [M, T, V] (2D; absent for 3D),
 - ``img_shape`` / ``original_shape`` (height, width) for 2D.
 
-Loading never executes code from the file: :class:`SafeUnpickler` admits numpy arrays and plain
+Loading never executes code from the file: :mod:`~skeletonmae.data.safe_pickle` reads numpy arrays and plain
 containers only. Every problem found names the file, the sample (``frame_dir``), the key and what was
 expected, so a user can fix the file.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -26,54 +25,26 @@ import numpy as np
 from ..errors import DataError
 from ..fileio import atomic_open
 from ..skeleton import Layout, get_layout
-
-# (module, name) pairs a data pickle may reference: numpy's array reconstruction, nothing else.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("collections", "OrderedDict"),
-    ("builtins", "slice"),
-}
-_ALLOWED_PREFIXES = ("numpy.dtypes",)  # numpy >= 1.25 pickles dtypes as numpy.dtypes.Float32DType etc.
-
-
-class RefusedGlobal(pickle.UnpicklingError):
-    """The pickle names a class or function outside the allowed set."""
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """An unpickler that only builds numpy arrays, numpy scalars and plain Python containers."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS or module.startswith(_ALLOWED_PREFIXES):
-            return super().find_class(module, name)
-        raise RefusedGlobal(
-            f"refusing to load '{module}.{name}': an annotation pickle may only hold numpy arrays, "
-            "numbers, strings, lists, tuples and dicts"
-        )
+from .safe_pickle import UnsafePickleError, load_pickle
 
 
 def safe_load(path: str | os.PathLike) -> object:
-    """Unpickle ``path`` with :class:`SafeUnpickler`; any failure becomes a DataError naming the file."""
+    """Read ``path`` with :func:`~skeletonmae.data.safe_pickle.load_pickle` (plain data and numpy arrays, no
+    code); any failure becomes a DataError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file. Check the path (data.path in the config).")
     try:
-        with open(path, "rb") as f:
-            return SafeUnpickler(io.BufferedReader(f)).load()
-    except RefusedGlobal as e:
+        return load_pickle(path)
+    except UnsafePickleError as e:
+        raise DataError(f"{path}: not loaded: {e}. Re-save the file with plain dicts and numpy arrays.") from e
+    except (ValueError, EOFError, OverflowError, MemoryError) as e:
         raise DataError(
-            f"{path}: not loaded: {e}. Re-save the file with plain dicts and numpy arrays."
-        ) from e
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
-        raise DataError(
-            f"{path}: not a readable pickle ({type(e).__name__}: {e}); the file is truncated or "
+            f"{path}: not a readable pickle ({type(e).__name__}: {str(e)[:200]}); the file is truncated or "
             "corrupt. Re-create or re-download it."
         ) from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror or e})") from e
 
 
 @dataclass
