@@ -2,7 +2,7 @@
 
 A generated PYSKL-format pickle the size of NTU-120 (114,480 clips at --scale 1; 2 persons, 17 joints,
 2D float32 keypoints + scores, frames drawn from 30..300: about 7.7 GB of arrays) is loaded through
-SkeletonDataModule (load + validation), then one epoch of its train split is read through
+SkeletonData (load + validation), then one epoch of its train split is read through
 ``train_dataloader()`` with the configured (default) number of workers and the fine-tuning batch size.
 
 Reported: load seconds; clips/s after the first batch (and the first batch's delay, which includes
@@ -172,7 +172,7 @@ def measure(pickle_path: Path, batch_size: int | None, workers: int | None, max_
     if start_method:  # the DataLoader takes the default context: this is what a worker is started with
         multiprocessing.set_start_method(start_method, force=True)
     from skeletonmae.config import load_config
-    from skeletonmae.data.datamodule import SkeletonDataModule
+    from skeletonmae.data.dataset import SkeletonData
 
     overrides = [f"data.path={pickle_path}", "data.layout=coco17"]
     if workers is not None:
@@ -180,7 +180,7 @@ def measure(pickle_path: Path, batch_size: int | None, workers: int | None, max_
     cfg = load_config(None, overrides)
     batch_size = batch_size or cfg.finetune.batch_size
     before = {**status_kb(), **rollup()}  # after imports: the runtime (torch, numpy, lightning), not data
-    dm = SkeletonDataModule(cfg, batch_size)
+    dm = SkeletonData(cfg, batch_size)
     t0 = time.perf_counter()
     f = dm.load()
     load_s = time.perf_counter() - t0
@@ -254,7 +254,7 @@ def markdown(report: dict) -> str:
          f"Generated pickle: scale {g['scale']} of NTU-120 = {g['clips']} clips ({g['train_clips']} in the train "
          f"split read here), {g['frames']} frames, {PERSONS} persons x {JOINTS} joints, 2D float32 + scores: "
          f"{gb(g['array_bytes']):.2f} GiB of arrays, file {gb(g['file_bytes']):.2f} GiB.",
-         f"Pipeline: SkeletonDataModule.train_dataloader(), batch {c['batch_size']}, {c['num_workers']} workers "
+         f"Pipeline: SkeletonData.train_dataloader(), batch {c['batch_size']}, {c['num_workers']} workers "
          f"(started by {m['start_method']}), T = {c['clip_len']}, P = {c['num_persons']}; batch shape "
          f"{m['batch_shape']}.",
          "## Throughput",

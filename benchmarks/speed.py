@@ -3,7 +3,7 @@
 What is measured (eager PyTorch, fp32, CPU, the threads and allocator of this process):
 
 - training throughput (clips/s) of one optimiser step = forward + backward + step, for SkeletonMAE
-  pre-training (build_skeletonmae, Adam) and SSL fine-tuning (build_classifier, SGD + label smoothing), at
+  pre-training (SkeletonMAE, Adam) and SSL fine-tuning (build_classifier, SGD + label smoothing), at
   the paper's shapes (T = 64, V = 17, P = 2 persons both present, D = 64, L_D = 3, M = 3, batch 16) and the
   demo's (T = 32, P = 2, batch 32); warm-up steps are excluded, the rate is the median over repeats;
 - inference of the SSL classifier at the paper's shape: latency at batch 1, throughput at batch 64;
@@ -48,8 +48,8 @@ from _common import (
 )
 
 from skeletonmae.config import load_config
-from skeletonmae.tasks.finetune import build_classifier
-from skeletonmae.tasks.pretrain import build_skeletonmae
+from skeletonmae.models.build import build_classifier
+from skeletonmae.models.skeletonmae import SkeletonMAE
 
 NUM_CLASSES = 60  # NTU-60, as the peer's head
 PEER_PYTHON = HERE / ".venv-peer" / "bin" / "python"
@@ -57,8 +57,8 @@ PEER_STAMP = HERE / ".venv-peer" / ".installed"
 
 # name -> (config overrides, batch). Defaults of the config are the paper's (D = 64, L_D = 3, M = 3, P = 2).
 SHAPES = {
-    "paper": (["data.clip_len=64", "data.num_persons=2", "model.dim=64", "model.encoder_layers=3",
-               "model.strl_layers=3"], 16),
+    "paper": (["data.clip_len=64", "data.num_persons=2", "encoder.dim=64", "encoder.layers=3",
+               "classifier.strl_layers=3"], 16),
     "demo": (["data.clip_len=32", "data.num_persons=2"], 32),
 }
 
@@ -72,7 +72,7 @@ def clips(cfg, batch: int, in_channels: int, v: int = 17) -> torch.Tensor:
 def bench_pretrain(cfg, batch: int, a) -> dict:
     in_channels = 2 + int(cfg.data.use_score)
     torch.manual_seed(0)
-    model = build_skeletonmae(cfg, in_channels).train()
+    model = SkeletonMAE(cfg.encoder, cfg.mae, in_channels).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.pretrain.lr, weight_decay=cfg.pretrain.weight_decay)
     gen = torch.Generator().manual_seed(0)
     x = clips(cfg, batch, in_channels)
@@ -85,7 +85,7 @@ def bench_pretrain(cfg, batch: int, a) -> dict:
         opt.zero_grad(set_to_none=True)
         forward_backward()
         opt.step()
-        model.update_target(cfg.model.ema_momentum)
+        model.update_target()
 
     out = summary(time_repeats(step, a.steps, a.repeats, a.warmup), batch)
     opt.zero_grad(set_to_none=True)
@@ -237,8 +237,8 @@ def main(argv: list[str] | None = None) -> dict:
     shapes = dict(SHAPES)
     if a.quick:
         a.steps, a.repeats, a.warmup, a.infer_batch, a.infer_steps_b1, a.infer_steps_bn = 1, 1, 1, 4, 2, 1
-        shapes = {"quick": (["data.clip_len=8", "data.num_persons=2", "model.dim=16", "model.encoder_layers=1",
-                             "model.strl_layers=1", "model.head_hidden=16"], 2)}
+        shapes = {"quick": (["data.clip_len=8", "data.num_persons=2", "encoder.dim=16", "encoder.layers=1",
+                             "classifier.strl_layers=1", "classifier.head_hidden=16"], 2)}
     t_start = time.time()
     report = {"benchmark": "speed", "quick": a.quick, "time": now(), "command": " ".join([Path(sys.argv[0]).name,
               *(argv if argv is not None else sys.argv[1:])]), "git": git_commit(), "machine": machine_info(),

@@ -29,12 +29,12 @@ from sklearn.metrics import balanced_accuracy_score
 
 from skeletonmae.config import Config, load_config
 from skeletonmae.data.check import duplicated_clips
-from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
+from skeletonmae.data.dataset import SkeletonData, stratified_subset
+from skeletonmae.models.build import load_checkpoint
 from skeletonmae.results import render_markdown, write_results
 from skeletonmae.tasks.finetune import run_finetune
 from skeletonmae.tasks.pretrain import run_pretrain
 from skeletonmae.tasks.probe import extract_features, linear_probe
-from skeletonmae.tasks.trainer import load_checkpoint
 
 
 def corpus_of(checkpoint: dict) -> str:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only_pretrained:
         methods.append(("scratch", "none", "none", 0))
 
-    dm = SkeletonDataModule(cfg, 32)
+    dm = SkeletonData(cfg, 32)
     duplicates = set(duplicated_clips(dm.train_samples(), dm.test_samples()))
     if duplicates:
         print(f"{len(duplicates)} test clips duplicate training clips; accuracy without them is reported too")

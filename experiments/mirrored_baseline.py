@@ -23,7 +23,7 @@ import numpy as np
 
 from skeletonmae.config import load_config
 from skeletonmae.data.check import duplicated_clips
-from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
+from skeletonmae.data.dataset import SkeletonData, stratified_subset
 from skeletonmae.results import render_markdown, write_results
 from skeletonmae.tasks.probe import extract_features, linear_probe
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python experiments/mirrored_baseline.py " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     cfg = load_config(args.config, [*args.overrides, "data.test_flip=true"])
-    dm = SkeletonDataModule(cfg, 32)
+    dm = SkeletonData(cfg, 32)
     dataset = Path(cfg.data.path).stem
     mirror = cfg.data.test_clips  # the test pipeline's clip k + K is the mirror image of clip k
     train = [extract_features(dm.train_samples(), dm, None, clip=c) for c in (0, mirror)]

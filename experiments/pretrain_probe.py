@@ -24,17 +24,19 @@ from pathlib import Path
 import torch
 
 from skeletonmae.config import load_config
-from skeletonmae.data.datamodule import SkeletonDataModule, SkeletonDataset
+from skeletonmae.data.dataset import SkeletonData, SkeletonDataset
+from skeletonmae.models.build import load_pretrained
 from skeletonmae.models.rce import rce_loss
+from skeletonmae.models.skeletonmae import SkeletonMAE
 from skeletonmae.results import render_markdown, write_results
-from skeletonmae.tasks.pretrain import build_skeletonmae, load_pretrained, run_pretrain
+from skeletonmae.tasks.pretrain import run_pretrain
 from skeletonmae.tasks.probe import extract_features, linear_probe
 
 TARGETS = ("window", "coords", "embedding")
 
 
 @torch.no_grad()
-def reconstruction_error(model, train: list[dict], test: list[dict], dm: SkeletonDataModule, seed: int = 0) -> dict:
+def reconstruction_error(model, train: list[dict], test: list[dict], dm: SkeletonData, seed: int = 0) -> dict:
     """Test-split RCE of the model and of the per-joint mean-target baseline, on the same masks."""
     model.eval()
 
@@ -61,7 +63,7 @@ def reconstruction_error(model, train: list[dict], test: list[dict], dm: Skeleto
         k = int(out["mask"].sum())
         model_err += float(out["loss"]) * k
         base = mean_target.expand_as(out["target"])
-        base_err += float(rce_loss(base, out["target"], out["mask"], model.beta, model.rce_form)) * k
+        base_err += float(rce_loss(base, out["target"], out["mask"], model.config.beta, model.config.rce_form)) * k
         joints += k
     return {"rce_model": model_err / joints, "rce_mean_target_baseline": base_err / joints}
 
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             "trainer.progress=false", *args.overrides]
     cfg = load_config(args.config, base)
     dataset = Path(cfg.data.path).stem
-    dm = SkeletonDataModule(cfg, 128)
+    dm = SkeletonData(cfg, 128)
     train, test = dm.train_samples(), dm.test_samples()
     rows, recon_rows = [], []
 
@@ -100,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
     probe("coordinate statistics (baseline)", None, {"pretrained": False})
     torch.manual_seed(cfg.trainer.seed)
-    probe("encoder, random init", build_skeletonmae(cfg, dm.in_channels), {"pretrained": False})
+    probe("encoder, random init", SkeletonMAE(cfg.encoder, cfg.mae, dm.in_channels), {"pretrained": False})
     for target in args.targets:
-        run_cfg = load_config(args.config, base + [f"model.target={target}",
+        run_cfg = load_config(args.config, base + [f"mae.target={target}",
                                                    f"trainer.out_dir={args.out}/{dataset}_{target}"])
         start = time.time()
         ckpt = run_pretrain(run_cfg)

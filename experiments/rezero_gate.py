@@ -1,4 +1,4 @@
-"""How much of each ReZero STRL layer's output comes from the STRL branch (``model.strl_rezero=true``)?
+"""How much of each ReZero STRL layer's output comes from the STRL branch (``classifier.rezero=true``)?
 
 For each fine-tuned run directory, prints every layer's learnt α and the ratio |α · STRL(H)| / |H| of the
 branch to the skip path over the first test clip of every sample of the run's test split (norms summed
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 
-from skeletonmae.data.datamodule import SkeletonDataModule
-from skeletonmae.tasks.finetune import load_classifier
+from skeletonmae.data.dataset import SkeletonData
+from skeletonmae.models.build import load_classifier
 
 
 @torch.no_grad()
 def branch_ratios(run: Path) -> list[tuple[float, float]]:
     """(α, |α · STRL(H)| / |H|) of every STRL layer of the classifier in ``run``."""
     model, cfg = load_classifier(run / "checkpoints" / "last.ckpt")
-    if not cfg.model.strl_rezero:
-        raise SystemExit(f"{run} was not trained with model.strl_rezero=true")
+    if not cfg.classifier.rezero:
+        raise SystemExit(f"{run} was not trained with classifier.rezero=true")
     sums = [[0.0, 0.0] for _ in model.layers]
 
     def hook(i: int):
@@ -35,7 +35,7 @@ def branch_ratios(run: Path) -> list[tuple[float, float]]:
         return record
 
     handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(model.layers)]
-    for x, _, _ in SkeletonDataModule(cfg, 64).test_dataloader(cfg.data.test_split):
+    for x, _, _ in SkeletonData(cfg, 64).test_dataloader(cfg.data.test_split):
         model(x[:, 0])
     for handle in handles:
         handle.remove()

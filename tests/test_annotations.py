@@ -66,7 +66,7 @@ def _problems(ann, **kw):
         (lambda a: a.update(keypoint=a["keypoint"][:, :0], keypoint_score=a["keypoint_score"][:, :0]), "empty clip"),
         (lambda a: a.update(label=7), "'label' 7 is out of range 0..2"),
         (lambda a: a.update(label=-1), "out of range"),
-        (lambda a: a.update(keypoint_score=a["keypoint_score"][..., :3]), "'keypoint_score' must have shape"),
+        (lambda a: a.update(keypoint_score=a["keypoint_score"][..., :3]), "'keypoint_score' must be a float array"),
         (lambda a: a.update(total_frames=99), "'total_frames' is 99"),
         (lambda a: a.pop("img_shape"), "no 'img_shape'"),
     ],

@@ -38,7 +38,7 @@ def test_training_help_documents_every_config_key(capsys):
     with pytest.raises(SystemExit):
         main(["pretrain", "--help"])
     out = capsys.readouterr().out
-    for key in ("model.encoder_layers", "model.target", "pretrain.lr", "finetune.milestones", "data.clip_len"):
+    for key in ("encoder.layers", "mae.target", "pretrain.lr", "finetune.milestones", "data.clip_len"):
         assert key in out
 
 
@@ -78,9 +78,9 @@ def test_hostile_pickle_through_cli(tmp_path, capsys):
 
 
 def test_config_typo_is_one_paragraph_no_traceback(capsys):
-    assert main(["pretrain", "model.encoder_layer=2"]) == 2
+    assert main(["pretrain", "encoder.layer=2"]) == 2
     err = capsys.readouterr().err
-    assert "Did you mean 'model.encoder_layers'" in err and "Traceback" not in err
+    assert "Did you mean 'encoder.layers'" in err and "Traceback" not in err
 
 
 def test_demo_data_command(tmp_path, capsys):
@@ -94,8 +94,8 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     """A few steps of the whole pipeline on Penn Action, through the CLI."""
     data = shared_pickle("penn_action")
     common = [f"data.path={data}", "data.clip_len=8", "data.test_clips=2", "data.num_workers=0",
-              "trainer.limit_train_batches=2", "trainer.progress=false", "model.dim=16", "model.encoder_layers=2",
-              "model.strl_layers=1"]
+              "trainer.limit_train_batches=2", "trainer.progress=false", "encoder.dim=16", "encoder.layers=2",
+              "classifier.strl_layers=1"]
     pre, ft = tmp_path / "pre", tmp_path / "ft"
     assert main(["pretrain", "--config", "penn_action", "--out", str(pre), "pretrain.epochs=1",
                  "pretrain.batch_size=16", *common]) == 0
@@ -111,8 +111,8 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     assert len((ft / "predictions.csv").read_text().splitlines()) == 1069
     # a pre-trained encoder of another width is refused with the reason
     assert main(["finetune", "--config", "penn_action", "--out", str(tmp_path / "ft2"), "--pretrained", str(ckpt),
-                 *common, "model.dim=32"]) == 2
-    assert "model.dim: checkpoint 16, config 32" in capsys.readouterr().err
+                 *common, "encoder.dim=32"]) == 2
+    assert "encoder.dim: checkpoint 16, config 32" in capsys.readouterr().err
     assert main(["test", "--checkpoint", str(ft / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "t"),
                  "data.test_clips=1"]) == 0
     again = json.loads((tmp_path / "t" / "metrics.json").read_text())
@@ -173,16 +173,16 @@ def test_ablation_runner_runs_cells_and_resumes(tmp_path):
     assert [_split_cell(c)[0] for c in PRESETS["tab5a"][1][:2]] == ["auto", "none"]  # '"auto"' is YAML for auto
     data = shared_pickle("penn_action")
     common = [f"data.path={data}", "data.clip_len=8", "data.test_clips=1", "data.num_workers=0",
-              "trainer.limit_train_batches=2", "trainer.progress=false", "model.dim=16", "model.strl_layers=1",
+              "trainer.limit_train_batches=2", "trainer.progress=false", "encoder.dim=16", "classifier.strl_layers=1",
               "pretrain.epochs=1", "pretrain.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16",
               "finetune.warmup_epochs=0"]
     args = ["ablate", "--config", "penn_action", "--out", str(tmp_path / "abl"), "--results", str(tmp_path / "res"),
-            "--name", "tiny", "--cell", "model.encoder_layers=1", "--cell", "model.encoder_layers=2 "
+            "--name", "tiny", "--cell", "encoder.layers=1", "--cell", "encoder.layers=2 "
             "finetune.pretrained=none", *common]
     assert main(args) == 0
     rows = json.loads((tmp_path / "res" / "ablation_tiny.json").read_text())["rows"]
     assert [r["pretrained"] for r in rows] == [True, False]
-    assert "| model.encoder_layers=1 |" in (tmp_path / "abl" / "table.md").read_text()
+    assert "| encoder.layers=1 |" in (tmp_path / "abl" / "table.md").read_text()
     assert main(args) == 0  # finished cells are read back, not run again
     again = json.loads((tmp_path / "res" / "ablation_tiny.json").read_text())["rows"]
     assert [r["metrics"] for r in again] == [r["metrics"] for r in rows]
@@ -194,13 +194,13 @@ def test_ablation_transfer_cell_pretrains_on_the_source_dataset(tmp_path):
     from skeletonmae.ablation import preset
 
     title, cells = preset("fig5", "jhmdb14")
-    assert len(cells) == 12 and "jhmdb14" in title and cells[1] == ["model.mask_regions=[0]", "pretrain.config=jhmdb14"]
+    assert len(cells) == 12 and "jhmdb14" in title and cells[1] == ["mae.mask_regions=[0]", "pretrain.config=jhmdb14"]
     shared_pickle("jhmdb14")
     common = ["data.clip_len=8", "data.test_clips=1", "data.num_workers=0", "trainer.limit_train_batches=2",
-              "trainer.progress=false", "model.dim=16", "model.strl_layers=1", "pretrain.epochs=1",
+              "trainer.progress=false", "encoder.dim=16", "classifier.strl_layers=1", "pretrain.epochs=1",
               "pretrain.batch_size=16", "finetune.epochs=1", "finetune.batch_size=16", "finetune.warmup_epochs=0"]
     assert main(["ablate", "--config", "penn_action", "--out", str(tmp_path / "abl"), "--results", str(tmp_path),
-                 "--name", "transfer", "--cell", "model.mask_regions=[1] pretrain.config=jhmdb14", *common]) == 0
+                 "--name", "transfer", "--cell", "mae.mask_regions=[1] pretrain.config=jhmdb14", *common]) == 0
     pre = (tmp_path / "abl" / "cell00_seed0" / "pretrain" / "config.yaml").read_text()
     ft = (tmp_path / "abl" / "cell00_seed0" / "finetune" / "config.yaml").read_text()
     assert "jhmdb14.pkl" in pre and "penn_action.pkl" in ft and "mask_regions:\n  - 1" in pre

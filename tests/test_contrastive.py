@@ -12,7 +12,8 @@ import torch
 from conftest import shared_pickle
 
 from skeletonmae.cli import main
-from skeletonmae.config import load_config
+from skeletonmae.config import ContrastConfig, EncoderConfig, MAEConfig, load_config
+from skeletonmae.models.build import build_classifier, build_pretrain_model, load_checkpoint, load_pretrained
 from skeletonmae.models.contrastive import (
     AUGMENTATIONS,
     GraphContrast,
@@ -21,9 +22,6 @@ from skeletonmae.models.contrastive import (
 )
 from skeletonmae.models.skeletonmae import SkeletonMAE
 from skeletonmae.skeleton import get_layout
-from skeletonmae.tasks.finetune import build_classifier
-from skeletonmae.tasks.pretrain import build_pretrain_model, load_pretrained
-from skeletonmae.tasks.trainer import load_checkpoint
 
 SKELETON = torch.as_tensor(get_layout("coco17").adjacency()).bool()
 PENN_ABSENT = [1, 2, 3, 4]  # eyes and ears: absent in Penn Action mapped to COCO-17
@@ -39,7 +37,7 @@ def present_patterns() -> torch.Tensor:
 
 
 def augment(name: str, present: torch.Tensor, ratio: float = 0.2, seed: int = 0):
-    model = GraphContrast(2, dim=8, encoder_layers=1, aug_ratio=ratio)
+    model = GraphContrast(EncoderConfig(dim=8, layers=1), ContrastConfig(aug_ratio=ratio), 2)
     which = torch.full((len(present),), AUGMENTATIONS.index(name))
     return model.augment(present, which, torch.Generator().manual_seed(seed))
 
@@ -64,7 +62,7 @@ def connected(joints: set[int]) -> bool:
 @pytest.mark.parametrize("method", ["graphcl", "joao"])
 def test_shapes_gradients_and_the_same_encoder_as_skeletonmae(method):
     torch.manual_seed(0)
-    model = GraphContrast(2, dim=16, encoder_layers=2, method=method)
+    model = GraphContrast(EncoderConfig(dim=16, layers=2), ContrastConfig(), 2, method=method)
     x = torch.randn(3, 2, 8, 17, 2)
     x[0, 1] = 0  # the second person of clip 0 is absent: its frames are skipped
     out = model(x, generator=torch.Generator().manual_seed(0))
@@ -74,16 +72,17 @@ def test_shapes_gradients_and_the_same_encoder_as_skeletonmae(method):
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert model.epoch_count.sum() == 20  # the losses were recorded per pair
-    mae = SkeletonMAE(2, dim=16, encoder_layers=2)
+    mae = SkeletonMAE(EncoderConfig(dim=16, layers=2), MAEConfig(), 2)
     ours, theirs = model.encoder_state(), mae.encoder_state()
     assert ours.keys() == theirs.keys() and all(ours[k].shape == theirs[k].shape for k in ours)
-    clf = build_classifier(load_config(None, ["data.clip_len=8", "model.dim=16", "model.encoder_layers=2"]), 2, 5)
+    clf = build_classifier(load_config(None, ["data.clip_len=8", "encoder.dim=16", "encoder.layers=2"]), 2, 5)
     clf.load_pretrained(ours)  # strict: fine-tuning takes it as it takes SkeletonMAE's
     assert model.encode(x).shape == (3, 2, 8, 17, 16)
 
 
 def test_graphcl_draws_real_augmentations_and_joao_the_whole_pool():
-    graphcl, joao = GraphContrast(2, method="graphcl"), GraphContrast(2, method="joao")
+    graphcl = GraphContrast(EncoderConfig(), ContrastConfig(), 2, "graphcl")
+    joao = GraphContrast(EncoderConfig(), ContrastConfig(), 2, "joao")
     assert graphcl.pair_prob[0].sum() == 0 and graphcl.pair_prob[:, 0].sum() == 0  # no identity in GraphCL's pool
     torch.testing.assert_close(graphcl.pair_prob[1:, 1:], torch.full((4, 4), 1 / 16))
     torch.testing.assert_close(joao.pair_prob, torch.full((5, 5), 1 / 25))
@@ -91,7 +90,7 @@ def test_graphcl_draws_real_augmentations_and_joao_the_whole_pool():
 
 def test_frames_are_spread_over_the_clip():
     """One frame per quarter of the clip, the same frames for both persons; absent persons' frames skipped."""
-    model = GraphContrast(2, frames_per_clip=4)
+    model = GraphContrast(EncoderConfig(), ContrastConfig(frames_per_clip=4), 2)
     t = 20
     frame_id = torch.arange(1, t + 1).float().view(1, t, 1, 1)
     x = torch.cat([frame_id, -frame_id]).expand(3, 2, t, 17, 2).clone()  # person 0: frame + 1, person 1: -(frame + 1)
@@ -156,7 +155,7 @@ def test_attribute_masking_marks_int_ratio_of_present_joints():
 def test_hidden_joints_do_not_reach_the_embedding(name):
     """Dropped and masked joints' coordinates never reach z; with the identity every joint does."""
     torch.manual_seed(0)
-    model = GraphContrast(2, dim=16, encoder_layers=2).eval()
+    model = GraphContrast(EncoderConfig(dim=16, layers=2), ContrastConfig(), 2).eval()
     s = torch.randn(6, 17, 2)
     which = torch.full((6,), AUGMENTATIONS.index(name))
     dropped, masked, _ = model.augment(torch.ones(6, 17, dtype=torch.bool), which, torch.Generator().manual_seed(1))
@@ -200,7 +199,7 @@ def test_simplex_projection():
 
 
 def test_joao_moves_p_towards_the_hardest_pair_and_stays_on_the_simplex():
-    model = GraphContrast(2, method="joao", joao_gamma=0.1)
+    model = GraphContrast(EncoderConfig(), ContrastConfig(joao_gamma=0.1), 2, method="joao")
     loss = torch.full((5, 5), 1.0)
     loss[2, 3] = 1.3  # edge perturbation then subgraph: the hardest pair
     model.epoch_loss_sum.copy_(loss * 4)
@@ -216,7 +215,7 @@ def test_joao_moves_p_towards_the_hardest_pair_and_stays_on_the_simplex():
     model.end_epoch()
     assert model.pair_loss[0, 0] == 0.5 and model.pair_loss[2, 3] == pytest.approx(1.3)  # others keep L
 
-    graphcl = GraphContrast(2, method="graphcl")
+    graphcl = GraphContrast(EncoderConfig(), ContrastConfig(), 2, method="graphcl")
     graphcl.epoch_loss_sum.copy_(loss)
     graphcl.epoch_count.fill_(1)
     before = graphcl.pair_prob.clone()
@@ -227,23 +226,23 @@ def test_joao_moves_p_towards_the_hardest_pair_and_stays_on_the_simplex():
 def test_config_selects_the_method_and_names_the_choices():
     from skeletonmae.errors import ConfigError
 
-    cfg = load_config(None, ["pretrain.method=joao", "pretrain.temperature=0.5", "pretrain.frames_per_clip=2"])
+    cfg = load_config(None, ["pretrain.method=joao", "contrast.temperature=0.5", "contrast.frames_per_clip=2"])
     model = build_pretrain_model(cfg, 2)
-    assert isinstance(model, GraphContrast) and model.method == "joao" and model.temperature == 0.5
+    assert isinstance(model, GraphContrast) and model.method == "joao" and model.config.temperature == 0.5
     assert isinstance(build_pretrain_model(load_config(None, []), 2), SkeletonMAE)
     with pytest.raises(ConfigError, match="'pretrain.method' is 'simclr'; choose one of 'skeletonmae', 'graphcl'"):
         load_config(None, ["pretrain.method=simclr"])
-    with pytest.raises(ConfigError, match="pretrain.aug_ratio"):
-        load_config(None, ["pretrain.aug_ratio=1.0"])
-    with pytest.raises(ConfigError, match="pretrain.temperature"):
-        load_config(None, ["pretrain.temperature=0"])
+    with pytest.raises(ConfigError, match="contrast.aug_ratio"):
+        load_config(None, ["contrast.aug_ratio=1.0"])
+    with pytest.raises(ConfigError, match="contrast.temperature"):
+        load_config(None, ["contrast.temperature=0"])
 
 
 # -- real data -----------------------------------------------------------------------------------------------
 
 def _pretrain_args(data, out, method, epochs=1):
     return ["pretrain", "--config", "penn_action", "--out", str(out), f"data.path={data}", "data.clip_len=8",
-            "data.num_workers=0", "model.dim=16", "model.encoder_layers=2", "pretrain.batch_size=16",
+            "data.num_workers=0", "encoder.dim=16", "encoder.layers=2", "pretrain.batch_size=16",
             f"pretrain.epochs={epochs}", f"pretrain.method={method}", "trainer.limit_train_batches=3",
             "trainer.progress=false", "trainer.seed=3"]
 
@@ -261,8 +260,8 @@ def test_pretrain_on_real_data_then_finetune(tmp_path, method):
     assert torch.equal(model.pair_prob, initial) == (method == "graphcl")  # JOAO's p moved after the epoch
     ft = tmp_path / "ft"
     assert main(["finetune", "--config", "penn_action", "--out", str(ft), "--pretrained", str(ckpt),
-                 f"data.path={data}", "data.clip_len=8", "data.test_clips=1", "data.num_workers=0", "model.dim=16",
-                 "model.encoder_layers=2", "model.strl_layers=1", "finetune.epochs=1", "finetune.batch_size=16",
+                 f"data.path={data}", "data.clip_len=8", "data.test_clips=1", "data.num_workers=0", "encoder.dim=16",
+                 "encoder.layers=2", "classifier.strl_layers=1", "finetune.epochs=1", "finetune.batch_size=16",
                  "finetune.warmup_epochs=0", "trainer.limit_train_batches=2", "trainer.progress=false"]) == 0
     assert 0 <= json.loads((ft / "metrics.json").read_text())["top1"] <= 1
 

@@ -12,17 +12,18 @@ from conftest import shared_pickle
 from skeletonmae.config import load_config
 from skeletonmae.errors import ConfigError
 from skeletonmae.export import add_export_parser, benchmark_latency, export_onnx, onnx_parity
-from skeletonmae.tasks.finetune import build_classifier, load_classifier
+from skeletonmae.models.build import build_classifier, load_classifier
 
 SHAPE = (2, 16, 17, 2)  # P, T, V, C
 
 
-@pytest.fixture(scope="module", params=[["model.pool=mean"], ["model.pool=joint_stats"],
-                                        ["model.pool=joint_stats", "model.strl_rezero=true", "model.drop_path=0.5"]],
+@pytest.fixture(scope="module", params=[["classifier.pool=mean"], ["classifier.pool=joint_stats"],
+                                        ["classifier.pool=joint_stats", "classifier.rezero=true",
+                                         "classifier.drop_path=0.5"]],
                 ids=["mean", "joint_stats", "rezero"])
 def exported(tmp_path_factory, request):
     torch.manual_seed(0)
-    cfg = load_config(None, ["data.clip_len=16", "model.dim=16", "model.strl_layers=2", *request.param])
+    cfg = load_config(None, ["data.clip_len=16", "encoder.dim=16", "classifier.strl_layers=2", *request.param])
     model = build_classifier(cfg, 2, 5)
     for layer in model.layers:
         if layer.gate is not None:
@@ -56,7 +57,7 @@ def test_parity_with_dynamic_batch_and_absent_person(exported, batch):
 
 
 def test_export_keeps_training_mode_and_rejects_bad_examples(tmp_path):
-    model = build_classifier(load_config(None, ["data.clip_len=8", "model.dim=8", "model.strl_layers=1"]), 2, 3)
+    model = build_classifier(load_config(None, ["data.clip_len=8", "encoder.dim=8", "classifier.strl_layers=1"]), 2, 3)
     model.train()
     export_onnx(model, tmp_path / "m.onnx", torch.randn(1, 2, 8, 17, 2))
     assert model.training
@@ -78,8 +79,8 @@ def test_cli_round_trip_from_finetune_checkpoint(tmp_path, capsys):
 
     data = shared_pickle("penn_action")
     assert main(["finetune", "--config", "penn_action", "--out", str(tmp_path), f"data.path={data}",
-                 "data.clip_len=8", "data.test_clips=1", "data.num_workers=0", "model.dim=16",
-                 "model.encoder_layers=2", "model.strl_layers=1", "finetune.epochs=1", "finetune.batch_size=16",
+                 "data.clip_len=8", "data.test_clips=1", "data.num_workers=0", "encoder.dim=16",
+                 "encoder.layers=2", "classifier.strl_layers=1", "finetune.epochs=1", "finetune.batch_size=16",
                  "finetune.warmup_epochs=0", "trainer.limit_train_batches=2", "trainer.progress=false"]) == 0
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     parser = argparse.ArgumentParser()
@@ -93,7 +94,7 @@ def test_cli_round_trip_from_finetune_checkpoint(tmp_path, capsys):
     path = ckpt.parent / "model.onnx"
     onnx.checker.check_model(onnx.load(str(path)))
     model, cfg = load_classifier(ckpt)
-    x = torch.randn(4, cfg.data.num_persons, 8, 17, model.embed.in_features)
+    x = torch.randn(4, cfg.data.num_persons, 8, 17, model.encoder.in_channels)
     assert onnx_parity(model, path, x) < 1e-4
 
     other = tmp_path / "exports" / "penn.onnx"

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from skeletonmae.config import load_config
+from skeletonmae.config import EncoderConfig, MAEConfig, load_config
+from skeletonmae.models.build import build_classifier
 from skeletonmae.models.masking import JointMasker
 from skeletonmae.models.rce import rce_loss
 from skeletonmae.models.skeletonmae import SkeletonMAE, centred, window_target
 from skeletonmae.nn.pooling import pool_per_joint
 from skeletonmae.skeleton import get_layout
-from skeletonmae.tasks.finetune import build_classifier
 
 
 def test_region_mask_fixed_regions_cover_exactly_those_joints():
@@ -80,7 +80,7 @@ def test_centred_and_window_targets():
 @pytest.mark.parametrize("backbone", ["gin", "gcn", "gat"])
 def test_skeletonmae_trains_on_masked_joints_only(target, backbone):
     torch.manual_seed(0)
-    model = SkeletonMAE(2, backbone=backbone, target=target)
+    model = SkeletonMAE(EncoderConfig(backbone=backbone), MAEConfig(target=target), 2)
     x = torch.randn(3, 2, 8, 17, 2)
     x[:, 1] = 0  # second person absent
     out = model(x)
@@ -97,7 +97,7 @@ def test_skeletonmae_trains_on_masked_joints_only(target, backbone):
 def test_masked_input_does_not_leak():
     """The encoder never sees the masked joints' coordinates."""
     torch.manual_seed(0)
-    model = SkeletonMAE(2, target="coords").eval()
+    model = SkeletonMAE(EncoderConfig(), MAEConfig(target="coords"), 2).eval()
     x = torch.randn(2, 1, 4, 17, 2)
     mask = JointMasker("coco17", regions=[2])(2, 4)
     y = x.clone()
@@ -108,21 +108,23 @@ def test_masked_input_does_not_leak():
 
 def test_ssl_loads_pretrained_encoder_weights():
     cfg = load_config(None, ["data.clip_len=16"])
-    mae = SkeletonMAE(2)
+    mae = SkeletonMAE(EncoderConfig(), MAEConfig(), 2)
     for p in mae.parameters():
         torch.nn.init.normal_(p)
     clf = build_classifier(cfg, 2, 5)
     clf.load_pretrained(mae.encoder_state())
-    ref = mae.encoder.state_dict()
-    for enc in clf.encoders():
-        for k, v in enc.state_dict().items():
+    ref = mae.encoder.graph.state_dict()
+    assert len(clf.layer_graphs()) == 3
+    for graph in clf.layer_graphs():
+        for k, v in graph.state_dict().items():
             assert torch.equal(v, ref[k]), k
-    assert torch.equal(clf.embed.weight, mae.embed.weight)
+    assert torch.equal(clf.encoder.embed.weight, mae.encoder.embed.weight)
+    assert torch.equal(clf.encoder.joint_embed, mae.encoder.joint_embed)
     first = build_classifier(cfg, 2, 5)
-    before = first.encoders()[1].state_dict()
+    before = first.layer_graphs()[1].state_dict()
     first.load_pretrained(mae.encoder_state(), layers="first")
-    assert all(torch.equal(v, ref[k]) for k, v in first.encoders()[0].state_dict().items())
-    assert all(torch.equal(v, before[k]) for k, v in first.encoders()[1].state_dict().items())
+    assert all(torch.equal(v, ref[k]) for k, v in first.layer_graphs()[0].state_dict().items())
+    assert all(torch.equal(v, before[k]) for k, v in first.layer_graphs()[1].state_dict().items())
 
 
 def test_ssl_absent_person_does_not_change_prediction():
@@ -141,20 +143,20 @@ def test_ssl_persons_interact_with_mean_fusion():
     x = torch.randn(1, 2, 16, 17, 2)
     y = x.clone()
     y[:, 1] += 1.0
-    f = clf.layers[0].sm
+    f, g = clf.layers[0].sm, clf.encoder.graph
     present = torch.ones(1, 2, 16, dtype=torch.bool)
     h = torch.randn(1, 2, 16, 17, 64)
     h2 = h.clone()
     h2[:, 1] += 1
     # person 0's output depends on person 1 under 'mean' fusion
-    assert not torch.allclose(f(h, present)[:, 0], f(h2, present)[:, 0])
+    assert not torch.allclose(f(h, present, g)[:, 0], f(h2, present, g)[:, 0])
     f.person_fusion = "none"
-    assert torch.allclose(f(h, present)[:, 0], f(h2, present)[:, 0])
+    assert torch.allclose(f(h, present, g)[:, 0], f(h2, present, g)[:, 0])
     assert clf(x).shape == (1, 5)
 
 
 def test_ssl_output_shape_with_strides():
-    cfg = load_config(None, ["data.clip_len=33", "model.strl_layers=4"])
+    cfg = load_config(None, ["data.clip_len=33", "classifier.strl_layers=4"])
     clf = build_classifier(cfg, 3, 7)
     assert clf(torch.randn(2, 2, 33, 17, 3)).shape == (2, 7)
     assert np.isfinite(clf(torch.zeros(1, 2, 33, 17, 3)).detach().numpy()).all()
@@ -175,7 +177,7 @@ def test_pool_per_joint_by_hand():
 
 def test_ssl_joint_stats_pool_shape_and_absent_person():
     torch.manual_seed(0)
-    cfg = load_config(None, ["data.clip_len=16", "model.pool=joint_stats"])
+    cfg = load_config(None, ["data.clip_len=16", "classifier.pool=joint_stats"])
     clf = build_classifier(cfg, 2, 5).eval()
     x = torch.randn(3, 2, 16, 17, 2)
     x[0, 1] = 0  # clip 0 has one person
@@ -186,15 +188,15 @@ def test_ssl_joint_stats_pool_shape_and_absent_person():
 
 
 def test_ssl_without_strl_layers_pools_the_embedding():
-    cfg = load_config(None, ["data.clip_len=16", "model.strl_layers=0", "model.pool=joint_stats"])
+    cfg = load_config(None, ["data.clip_len=16", "classifier.strl_layers=0", "classifier.pool=joint_stats"])
     clf = build_classifier(cfg, 2, 5)
     x = torch.randn(3, 1, 16, 17, 2)
-    h0 = clf.embed(x) + clf.joint_embed + clf.time_embed[:, None]
+    h0 = clf.encoder.embed(x) + clf.encoder.joint_embed + clf.time_embed[:, None]
     assert torch.allclose(clf.forward_features(x), pool_per_joint(h0, torch.ones(3, 1, 16, dtype=torch.bool)))
 
 
 def test_ssl_linear_head():
-    cfg = load_config(None, ["data.clip_len=16", "model.pool=joint_stats", "model.head_hidden=0"])
+    cfg = load_config(None, ["data.clip_len=16", "classifier.pool=joint_stats", "classifier.head_hidden=0"])
     clf = build_classifier(cfg, 2, 5)
     assert [type(m).__name__ for m in clf.head] == ["BatchNorm1d", "Linear"]
     assert clf.head[-1].in_features == 2 * 17 * 64
@@ -203,13 +205,13 @@ def test_ssl_linear_head():
 
 def test_ssl_rezero_layers_start_as_the_identity():
     torch.manual_seed(0)
-    cfg = load_config(None, ["data.clip_len=16", "model.strl_layers=2", "model.strl_rezero=true",
-                             "model.pool=joint_stats"])
+    cfg = load_config(None, ["data.clip_len=16", "classifier.strl_layers=2", "classifier.rezero=true",
+                             "classifier.pool=joint_stats"])
     clf = build_classifier(cfg, 2, 5)
     x = torch.randn(3, 2, 16, 17, 2)
     x[0, 1] = 0  # clip 0 has one person
     present = x.ne(0).flatten(-2).any(-1)
-    h0 = (clf.embed(x) + clf.joint_embed + clf.time_embed[:, None]) * present[..., None, None]
+    h0 = (clf.encoder.embed(x) + clf.encoder.joint_embed + clf.time_embed[:, None]) * present[..., None, None]
     # strides (1, 2): with α = 0 both layers pass H^(0) through, every second frame after the second
     expected = pool_per_joint(h0[:, :, ::2], present[:, :, ::2])
     assert torch.allclose(clf.forward_features(x), expected, atol=1e-6)
@@ -222,20 +224,21 @@ def test_ssl_rezero_layers_start_as_the_identity():
 
 def test_ssl_drop_path_skips_whole_clips_in_training_only():
     torch.manual_seed(0)
-    cfg = load_config(None, ["data.clip_len=8", "model.strl_layers=1", "model.strl_rezero=true",
-                             "model.drop_path=0.5", "model.temporal_strides=[1]"])
-    layer = build_classifier(cfg, 2, 5).layers[0]
+    cfg = load_config(None, ["data.clip_len=8", "classifier.strl_layers=1", "classifier.rezero=true",
+                             "classifier.drop_path=0.5", "classifier.temporal_strides=[1]"])
+    clf = build_classifier(cfg, 2, 5)
+    layer, graph = clf.layers[0], clf.encoder.graph.eval()
     with torch.no_grad():
         layer.gate.fill_(1.0)
     h = torch.randn(16, 1, 8, 17, 64)
     present = torch.ones(16, 1, 8, dtype=torch.bool)
     layer.eval()
-    branch = layer(h, present)[0] - h  # α · STRL(H) with BatchNorm in eval mode
+    branch = layer(h, present, graph)[0] - h  # α · STRL(H) with BatchNorm in eval mode
     layer.train()
     for m in layer.modules():  # BatchNorm keeps its running statistics, so only the drop differs
         if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
             m.eval()
-    out = layer(h, present)[0] - h
+    out = layer(h, present, graph)[0] - h
     skipped = out.flatten(1).abs().amax(1) == 0
     kept = torch.isclose(out, 2 * branch, atol=1e-5).flatten(1).all(1)  # kept branches are scaled by 1 / (1 - p)
     assert (skipped | kept).all() and skipped.any() and kept.any()
@@ -247,9 +250,9 @@ def test_remasking_blinds_the_decoder_for_joints_with_masked_neighbours():
     torch.manual_seed(0)
     x = torch.randn(2, 1, 4, 17, 2)
     mask = JointMasker("coco17", regions=[2, 3])(2, 4)
-    blind = SkeletonMAE(2, target="coords", remask=True).eval()
+    blind = SkeletonMAE(EncoderConfig(), MAEConfig(target="coords", remask=True), 2).eval()
     pred = blind(x, mask=mask)["pred"]
     assert torch.allclose(pred[:, 9], pred[:, 10]) and torch.allclose(pred[0, 9], pred[1, 9])
-    seeing = SkeletonMAE(2, target="coords").eval()
+    seeing = SkeletonMAE(EncoderConfig(), MAEConfig(target="coords"), 2).eval()
     pred = seeing(x, mask=mask)["pred"]
     assert not torch.allclose(pred[:, 9], pred[:, 10]) and not torch.allclose(pred[0, 9], pred[1, 9])

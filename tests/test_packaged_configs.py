@@ -7,10 +7,10 @@ from conftest import make_sample
 
 from skeletonmae.config import load_config, packaged_configs
 from skeletonmae.data.annotations import save_annotations
-from skeletonmae.data.datamodule import SkeletonDataModule
+from skeletonmae.data.dataset import SkeletonData
+from skeletonmae.models.build import build_classifier
+from skeletonmae.models.skeletonmae import SkeletonMAE
 from skeletonmae.skeleton import get_layout
-from skeletonmae.tasks.finetune import build_classifier
-from skeletonmae.tasks.pretrain import build_skeletonmae
 
 THREE_D = {"nw_ucla", "utkinect", "florence3d"}
 
@@ -25,11 +25,11 @@ def test_config_builds_and_steps(name, tmp_path):
     split = {cfg.data.train_split: ["s0", "s1", "s2"], cfg.data.test_split: ["s3"]}
     path = save_annotations(tmp_path / "d.pkl", anns, split)
     cfg = load_config(name, [f"data.path={path}", "data.num_workers=0", "data.test_clips=2"])
-    dm = SkeletonDataModule(cfg, batch_size=2)
+    dm = SkeletonData(cfg, batch_size=2)
     x, y, _ = next(iter(dm.train_dataloader()))
-    assert x.shape == (2, 1, cfg.data.num_persons, cfg.data.clip_len, get_layout(cfg.model.layout).num_joints,
+    assert x.shape == (2, 1, cfg.data.num_persons, cfg.data.clip_len, get_layout(cfg.encoder.layout).num_joints,
                        dm.in_channels)
-    mae = build_skeletonmae(cfg, dm.in_channels)
+    mae = SkeletonMAE(cfg.encoder, cfg.mae, dm.in_channels)
     loss = mae(x[:, 0])["loss"]
     loss.backward()
     assert torch.isfinite(loss)

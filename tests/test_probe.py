@@ -3,7 +3,7 @@ import torch
 from conftest import shared_pickle
 
 from skeletonmae.config import load_config
-from skeletonmae.data.datamodule import SkeletonDataModule
+from skeletonmae.data.dataset import SkeletonData
 from skeletonmae.skeleton import get_layout
 from skeletonmae.tasks.probe import coordinate_features, extract_features, linear_probe
 
@@ -18,7 +18,7 @@ def test_baseline_features_ignore_motion_channels_on_real_clips():
     feats = {}
     for motion in (False, True):
         cfg = load_config("penn_action", [f"data.path={path}", f"data.motion={motion}", "data.clip_len=16"])
-        dm = SkeletonDataModule(cfg, 8)
+        dm = SkeletonData(cfg, 8)
         feats[motion] = extract_features(dm.train_samples()[::30][:40], dm, None)
     assert feats[True][0].shape == (40, 17 * 2 * 4)  # per joint: mean and std of x, y, vx, vy
     np.testing.assert_array_equal(feats[True][0], feats[False][0])
@@ -31,7 +31,7 @@ def test_mirror_clip_features_and_averaged_views_on_real_clips():
     path = shared_pickle("penn_action")
     cfg = load_config("penn_action", [f"data.path={path}", "data.clip_len=16", "data.test_clips=2",
                                       "data.test_flip=true"])
-    dm = SkeletonDataModule(cfg, 8)
+    dm = SkeletonData(cfg, 8)
     samples = dm.train_samples()[::30][:40]
     (x, y), (xm, ym) = (extract_features(samples, dm, None, clip=c) for c in (0, 2))  # clip 2 mirrors clip 0
     np.testing.assert_array_equal(y, ym)

@@ -15,12 +15,13 @@ from conftest import shared_pickle
 from skeletonmae.cli import main
 from skeletonmae.config import load_config, save_config
 from skeletonmae.errors import CheckpointError, SkeletonMAEError
-from skeletonmae.tasks.trainer import check_same_run, load_checkpoint
+from skeletonmae.models.build import load_checkpoint
+from skeletonmae.tasks.trainer import check_same_run
 
 
 def _args(data, out, epochs=3):
     return ["pretrain", "--config", "penn_action", "--out", str(out), f"data.path={data}", "data.clip_len=8",
-            "data.num_workers=0", "model.dim=16", "model.encoder_layers=2", "pretrain.batch_size=16",
+            "data.num_workers=0", "encoder.dim=16", "encoder.layers=2", "pretrain.batch_size=16",
             f"pretrain.epochs={epochs}", "trainer.limit_train_batches=40", "trainer.progress=false",
             "trainer.deterministic=true", "trainer.seed=7"]
 
@@ -167,12 +168,12 @@ def test_more_persons_than_p_keeps_the_most_confident(tmp_path):
 
     from skeletonmae.config import load_config
     from skeletonmae.data.annotations import save_annotations
-    from skeletonmae.data.datamodule import SkeletonDataModule
+    from skeletonmae.data.dataset import SkeletonData
 
     ann = make_sample("crowd", m=4, t=8)
     ann["keypoint_score"][2] = 1.0  # the third person is the most confident
     path = save_annotations(tmp_path / "crowd.pkl", [ann], {"train": ["crowd"], "test": ["crowd"]})
     cfg = load_config(None, [f"data.path={path}", "data.num_workers=0", "data.clip_len=8", "data.num_persons=2",
                              "data.test_clips=1"])
-    x, _, _ = next(iter(SkeletonDataModule(cfg, 1).test_dataloader()))
+    x, _, _ = next(iter(SkeletonData(cfg, 1).test_dataloader()))
     assert x.shape == (1, 1, 2, 8, 17, 2)

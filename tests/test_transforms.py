@@ -5,7 +5,7 @@ from conftest import DATASETS, make_sample, shared_pickle
 
 from skeletonmae.config import load_config
 from skeletonmae.data.annotations import load_annotations
-from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
+from skeletonmae.data.dataset import SkeletonData, stratified_subset
 from skeletonmae.data.transforms import (
     Flip,
     FormatChannels,
@@ -137,7 +137,7 @@ def test_flip_draws_per_clip_in_training_and_appends_mirrors_at_test_time():
 def test_test_flip_doubles_the_test_clips():
     cfg = load_config("penn_action", ["data.num_workers=0", "data.clip_len=8", "data.test_clips=3",
                                       "data.test_flip=true", "data.flip=0.5"])
-    x, _, _ = next(iter(SkeletonDataModule(cfg, batch_size=12).test_dataloader()))
+    x, _, _ = next(iter(SkeletonData(cfg, batch_size=12).test_dataloader()))
     assert x.shape[:2] == (2, 6)
     np.testing.assert_allclose(x[:, 3:, ..., 0], -x[:, :3][..., get_layout("coco17").mirror(), 0])
 
@@ -188,9 +188,9 @@ def test_every_real_dataset_reaches_batches(name):
     cfg = load_config(
         None,
         [f"data.path={path}", f"data.layout={layout}", f"data.train_split={train}", f"data.test_split={test}",
-         "data.num_workers=0", "data.clip_len=16", "data.test_clips=3", "model.layout=coco17"],
+         "data.num_workers=0", "data.clip_len=16", "data.test_clips=3", "encoder.layout=coco17"],
     )
-    dm = SkeletonDataModule(cfg, batch_size=12)
+    dm = SkeletonData(cfg, batch_size=12)
     x, label, index = next(iter(dm.train_dataloader()))
     assert x.shape == (12, 1, 2, 16, 17, c) and x.dtype.is_floating_point
     assert x.isfinite().all() and x.abs().max() < 50
@@ -203,13 +203,13 @@ def test_every_real_dataset_reaches_batches(name):
 def test_motion_channels_reach_the_batches_and_in_channels():
     cfg = load_config("penn_action", ["data.num_workers=0", "data.clip_len=16", "data.motion=true",
                                       "data.use_score=true"])
-    dm = SkeletonDataModule(cfg, batch_size=4)
+    dm = SkeletonData(cfg, batch_size=4)
     x, _, _ = next(iter(dm.train_dataloader()))
     assert x.shape[-1] == dm.in_channels == 5  # (x, y), their velocity, the score
     both = x[..., :-1, :, :2].ne(0).any(-1) & x[..., 1:, :, :2].ne(0).any(-1)  # present in frames t and t+1
     assert torch.allclose(x[..., :-1, :, 2:4][both], (x[..., 1:, :, :2] - x[..., :-1, :, :2])[both], atol=1e-6)
     cfg = load_config("penn_action", ["data.num_workers=0", "data.clip_len=16", "data.motion=true", "data.bone=true"])
-    dm = SkeletonDataModule(cfg, batch_size=4)
+    dm = SkeletonData(cfg, batch_size=4)
     x, _, _ = next(iter(dm.train_dataloader()))
     assert x.shape[-1] == dm.in_channels == 6  # (x, y), velocity, bone
     left_wrist, left_elbow = 9, 7

@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from conftest import shared_pickle  # noqa: E402
 
 from skeletonmae import viz  # noqa: E402
+from skeletonmae.config import EncoderConfig, MAEConfig  # noqa: E402
 from skeletonmae.errors import SkeletonMAEError  # noqa: E402
 from skeletonmae.models.skeletonmae import SkeletonMAE, centred  # noqa: E402
 from skeletonmae.skeleton import get_layout  # noqa: E402
@@ -41,9 +42,9 @@ def pretrained(penn, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("viz_pretrain")
     code = main(["pretrain", "--config", "penn_action", "--out", str(out), f"data.path={penn}", "data.clip_len=8",
-                 "data.num_workers=0", "model.dim=16", "model.encoder_layers=2", "pretrain.batch_size=16",
+                 "data.num_workers=0", "encoder.dim=16", "encoder.layers=2", "pretrain.batch_size=16",
                  "pretrain.epochs=1", "trainer.limit_train_batches=2", "trainer.progress=false",
-                 "model.target=coords"])
+                 "mae.target=coords"])
     assert code == 0
     return out
 
@@ -51,11 +52,11 @@ def pretrained(penn, tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip(pretrained):
     """The pre-trained model, its config and the first test clip [P, T, V, C] in the model's layout."""
-    from skeletonmae.data.datamodule import SkeletonDataModule
-    from skeletonmae.tasks.pretrain import load_pretrained
+    from skeletonmae.data.dataset import SkeletonData
+    from skeletonmae.models.build import load_pretrained
 
     model, cfg = load_pretrained(pretrained / "checkpoints" / "last.ckpt")
-    dm = SkeletonDataModule(cfg, 8)
+    dm = SkeletonData(cfg, 8)
     x = torch.from_numpy(dm.pipeline(train=False)(dm.test_samples()[0])["keypoint"][0])
     return model, cfg, x
 
@@ -108,7 +109,7 @@ def test_draw_skeleton_rejects_wrong_shape():
 # -- reconstruction -------------------------------------------------------------------------------------------
 def test_reconstruction_png(clip, tmp_path):
     model, cfg, x = clip
-    path = viz.plot_reconstruction(model, x, cfg.model.layout, tmp_path / "recon.png", frames=4)
+    path = viz.plot_reconstruction(model, x, cfg.encoder.layout, tmp_path / "recon.png", frames=4)
     assert path == tmp_path / "recon.png"
     assert_png(path, min_w=600, min_h=600)
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temporary file
@@ -131,13 +132,14 @@ def test_reconstruction_keeps_visible_joints_and_true_lengths(clip):
 
 def test_reconstruction_window_target(clip, tmp_path):
     _, cfg, x = clip
-    model = SkeletonMAE(x.shape[-1], layout=cfg.model.layout, dim=8, encoder_layers=1, target="window")
+    encoder = EncoderConfig(layout=cfg.encoder.layout, dim=8, layers=1)
+    model = SkeletonMAE(encoder, MAEConfig(target="window"), x.shape[-1])
     path = viz.plot_reconstruction(model, x, None, tmp_path / "window.png", frames=3, seed=1)
     assert_png(path)
 
 
 def test_reconstruction_refuses_embedding_target(tmp_path):
-    model = SkeletonMAE(2, layout="coco17", dim=8, encoder_layers=1, target="embedding")
+    model = SkeletonMAE(EncoderConfig(dim=8, layers=1), MAEConfig(target="embedding"), 2)
     x = torch.from_numpy(np.tile(full_skeleton(), (1, 4, 1, 1))).float()
     with pytest.raises(SkeletonMAEError, match="not defined for target 'embedding'"):
         viz.plot_reconstruction(model, x, "coco17", tmp_path / "no.png")
@@ -208,8 +210,7 @@ def run_cli(argv):
 
 def finetune_checkpoint(pretrained, path, class_names=None):
     """A (untrained) fine-tuning checkpoint of the same config, written as Lightning would."""
-    from skeletonmae.tasks.finetune import build_classifier
-    from skeletonmae.tasks.trainer import load_checkpoint
+    from skeletonmae.models.build import build_classifier, load_checkpoint
 
     hp = load_checkpoint(pretrained / "checkpoints" / "last.ckpt")["hyper_parameters"]
     from skeletonmae.config import Config

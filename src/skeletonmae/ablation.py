@@ -39,16 +39,16 @@ def _grid(**axes: list) -> list[list[str]]:
 
 PRESETS: dict[str, tuple[str, list[list[str]]]] = {
     "tab4a": ("Tab. 4a: GIN layers in the SkeletonMAE encoder (L_D)",
-              _grid(**{"model.encoder_layers": [1, 2, 3, 4]})),
+              _grid(**{"encoder.layers": [1, 2, 3, 4]})),
     "tab4b": ("Tab. 4b: SkeletonMAE vs GraphCL vs JOAO pre-training of the same encoder",
               _grid(**{"pretrain.method": ["skeletonmae", "graphcl", "joao"]})),
     "tab4c": ("Tab. 4c: backbone x masked body part", _grid(**{
-        "model.backbone": ["gat", "gcn", "gin"], "model.mask_regions": [[0], [1], [2], [3], [4], [5]]})),
+        "encoder.backbone": ["gat", "gcn", "gin"], "mae.mask_regions": [[0], [1], [2], [3], [4], [5]]})),
     "tab5a": ("Tab. 5a: STRL layers M, with and without pre-training", _grid(**{
-        "model.strl_layers": [1, 2, 3, 4], "finetune.pretrained": ["auto", "none"]})),
+        "classifier.strl_layers": [1, 2, 3, 4], "finetune.pretrained": ["auto", "none"]})),
     "tab5b": ("Tab. 5b: body-region masking vs random joints at matched joint counts",
-              [["model.mask=joints", f"model.mask_ratio={r}"] for r in (0.3, 0.5, 0.7, 0.9)]
-              + [["model.mask=regions", f"model.mask_regions={json.dumps(r)}"]
+              [["mae.mask=joints", f"mae.mask_ratio={r}"] for r in (0.3, 0.5, 0.7, 0.9)]
+              + [["mae.mask=regions", f"mae.mask_regions={json.dumps(r)}"]
                  for r in ([3, 5], [2, 4], [0, 3, 5], [0, 1], [1, 2, 3, 4, 5], [0, 1, 2, 3, 5], [0, 1, 3, 4, 5])]),
 }
 
@@ -109,7 +109,7 @@ def preset(name: str, source: str | None = None) -> tuple[str, list[list[str]]]:
             raise ConfigError("preset fig5 pre-trains on another dataset: give it with --source CONFIG "
                               "(e.g. --source jhmdb14 for a penn_action base; both must map to the same layout)")
         return (f"Fig. 5: masked body part, pre-trained on the fine-tuning data or on {source} (transfer)",
-                [[f"model.mask_regions=[{r}]", *transfer] for r in range(6)
+                [[f"mae.mask_regions=[{r}]", *transfer] for r in range(6)
                  for transfer in ([], [f"pretrain.config={source}"])])
     if name not in PRESETS:
         raise ConfigError(f"unknown ablation preset '{name}'; choose one of {', '.join(PRESET_NAMES)}")

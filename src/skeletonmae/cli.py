@@ -81,16 +81,15 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_test(args) -> int:
-    from .data.datamodule import SkeletonDataModule
-    from .tasks.finetune import load_classifier, test_model
+    from .models.build import load_classifier
+    from .tasks.finetune import run_test
 
-    model, cfg = load_classifier(args.checkpoint)
+    _, cfg = load_classifier(args.checkpoint)
     overrides = list(args.overrides) + ([f"data.path={args.data}"] if args.data else [])
     cfg = with_overrides(cfg, overrides)
     out = Path(args.out or Path(args.checkpoint).resolve().parent.parent / "test")
     out.mkdir(parents=True, exist_ok=True)
-    test_model(model, SkeletonDataModule(cfg, cfg.finetune.batch_size), out, {"checkpoint": str(args.checkpoint)},
-               split=args.split)
+    run_test(args.checkpoint, cfg, out, split=args.split)
     return 0
 
 
@@ -111,7 +110,7 @@ def cmd_predict(args) -> int:
     path = Path(args.input)
     layout = args.layout
     if path.suffix == ".pkl":
-        samples = load_annotations(path, layout=layout or predictor.cfg.data.layout).samples(args.split)
+        samples = load_annotations(path, layout=layout or predictor.cfg.data.layout, labelled=False).samples(args.split)
         results = predictor.predict_samples(samples, layout=layout, top_k=args.top_k)
     elif path.suffix == ".npy":
         keypoint = np.load(path, allow_pickle=False)

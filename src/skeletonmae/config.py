@@ -1,135 +1,184 @@
-"""Experiment configuration: typed sections, YAML files, command-line overrides.
+"""Experiment configuration: typed sections that follow the model's shape, YAML files, command-line overrides.
 
-A config is a :class:`Config` of five sections (``data``, ``model``, ``pretrain``, ``finetune``,
-``trainer``). YAML files give any subset of keys; ``key.sub=value`` overrides (values parsed as YAML)
-come last. An unknown key or a value of the wrong type is a :class:`ConfigError` that names the key
-and suggests the nearest known one. Defaults are the paper's values (§4.2) where the paper gives one.
+A :class:`Config` has the sections ``data``, ``encoder`` (the joint encoder G_E shared by every model),
+``mae`` (SkeletonMAE pre-training, §3.1), ``contrast`` (the GraphCL / JOAO baselines, Tab. 4b), ``classifier``
+(the SSL model, §3.2), ``pretrain`` / ``finetune`` (the optimisation recipes) and ``trainer`` (devices, logs).
+Each model takes its section objects (``SkeletonMAE(EncoderConfig, MAEConfig, ...)``), never loose keys.
+
+Every key is declared once, with its default (the paper's, §4.2, where the paper gives one), a one-line
+description and its allowed values: a ``Literal`` type lists the choices, a range bounds a number. YAML files
+give any subset of keys; ``section.key=value`` overrides (values parsed as YAML) come last. An unknown key, a
+value of the wrong type or out of range is a :class:`ConfigError` that names the key and what is allowed.
+Keys of the flat ``model`` section of earlier versions (``encoder.dim``, ...) are read under their new names,
+so old configs, commands and checkpoints keep working.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
 from .errors import ConfigError
 
+Backbone = Literal["gin", "gcn", "gat"]
+
+
+def _key(default, doc: str, lo: float | None = None, hi: float | None = None, *, above: bool = False,
+         below: bool = False):
+    """A config key: its default, a one-line description and its range [lo, hi] (``above``: > lo, ``below``: < hi).
+
+    For a list the range bounds every element."""
+    meta = {"doc": doc, "range": (lo, hi, above, below)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 @dataclass
 class DataConfig:
-    path: str = ""  # annotation pickle; 'demo' builds the embedded demo set
-    layout: str = "coco17"  # the layout the file was recorded in
-    train_split: str = "train"
-    test_split: str = "test"
-    clip_len: int = 64  # T (paper: 64)
-    num_persons: int = 2  # P (paper: 2)
-    test_clips: int = 10  # K clips averaged at test time
-    use_score: bool = False  # paper: S in R^{N x T x 2}, so (x, y) only
-    motion: bool = False  # extension: append each joint's frame-to-frame velocity (C more channels)
-    bone: bool = False  # extension: append each joint's bone vector, minus its parent joint (C more channels)
-    pixel_noise: float = 1.0  # std in pixels, training only (paper §4.1)
-    normalize: str = "fix"  # 2D: 'fix' (by img_shape) or 'auto' (by the joints' box)
-    score_threshold: float = 0.01
-    rotate_deg: float = 0.0  # training augmentation: rotation (3D: about the vertical axis; 2D: in-plane)
-    scale: float = 0.0  # training augmentation: each axis scaled by U(1 - scale, 1 + scale)
-    flip: float = 0.0  # training augmentation: share of clips mirrored left-right (x -> -x, left <-> right joints)
-    test_flip: bool = False  # test on every clip and its mirror image, softmax averaged (2K clips)
-    label_fraction: float = 1.0  # stratified share of training labels (few-label protocol)
-    labels_per_class: int = 0  # > 0: exactly this many labelled clips per class instead
-    label_seed: int = 0
-    num_workers: int = 2
+    path: str = _key("", "annotation pickle (PYSKL format); 'demo' data: `skeletonmae data demo FILE`")
+    layout: str = _key("coco17", "the joint layout the file was recorded in (data are mapped to encoder.layout)")
+    train_split: str = _key("train", "split to train on")
+    test_split: str = _key("test", "split to test on")
+    clip_len: int = _key(64, "T, frames per clip (paper: 64)", 1, 1024)
+    num_persons: int = _key(2, "P, persons per clip (paper: 2)", 1, 8)
+    test_clips: int = _key(10, "K clips per sample at test time, softmax averaged", 1, 100)
+    use_score: bool = _key(False, "append the joint score as an input channel (paper: (x, y) only)")
+    motion: bool = _key(False, "append each joint's frame-to-frame velocity (extension)")
+    bone: bool = _key(False, "append each joint's bone vector to its parent (extension)")
+    pixel_noise: float = _key(1.0, "std of training pixel noise on 2D joints (paper §4.1)", 0, 100)
+    normalize: Literal["fix", "auto"] = _key("fix", "2D: 'fix' by the frame size (img_shape), 'auto' by the box")
+    score_threshold: float = _key(0.01, "2D joints with a score at or below this are absent", 0, 1, below=True)
+    rotate_deg: float = _key(0.0, "training rotation up to this many degrees (3D: about the vertical)", 0, 180)
+    scale: float = _key(0.0, "training scaling of each axis by U(1 - s, 1 + s)", 0, 1, below=True)
+    flip: float = _key(0.0, "share of training clips mirrored left-right (extension)", 0, 1)
+    test_flip: bool = _key(False, "also test on every clip's mirror image")
+    label_fraction: float = _key(1.0, "stratified share of training labels used (few-label protocol)", 0, 1,
+                                 above=True)
+    labels_per_class: int = _key(0, "> 0: exactly this many labelled clips per class instead", 0, 10**7)
+    label_seed: int = _key(0, "seed of the labelled subset", 0, 2**32 - 1)
+    num_workers: int = _key(2, "data-loader worker processes", 0, 64)
 
 
 @dataclass
-class ModelConfig:
-    layout: str = "coco17"  # the layout the model works in (data are mapped into it)
-    dim: int = 64  # D (paper: 64)
-    encoder_layers: int = 3  # L_D (paper: 3)
-    backbone: str = "gin"  # gin | gcn | gat (Tab. 4c)
-    decoder_backbone: str = ""  # '' = same as backbone
-    norm: str = "batchnorm"
-    act: str = "prelu"  # paper §4.2
-    gat_heads: int = 4
-    joint_embedding: bool = True  # extension: learnable per-joint vector added to X̄ (False = paper)
-    remask: bool = False  # GraphMAE's re-masking before the decoder (see models/skeletonmae.py)
-    mask: str = "regions"  # regions (body-region masking, §3.1.2) | joints (random joints, Tab. 5b)
-    mask_regions: list[int] | None = None  # fixed region ids V_0..V_5; None = random per clip
-    mask_num_regions: list[int] = field(default_factory=lambda: [1, 2])  # k range when random
-    mask_ratio: float = 0.5  # share of joints for mask='joints'
-    mask_per_frame: bool = False  # draw the mask per frame instead of per clip
-    target: str = "coords"  # what is reconstructed (coords | window | embedding): see models/skeletonmae.py
-    target_window: int = 2  # +-frames for target='window'
-    beta: float = 2.0  # RCE exponent (Eq. 2)
-    rce_form: str = "graphmae"  # 'graphmae' mean (1-cos)^beta | 'eq2' as printed
-    ema_momentum: float = 0.996  # for target='embedding'
-    strl_layers: int = 3  # M (paper: 3); 0 = no STRL layer, an ablation
-    temporal_kernel: int = 5
-    temporal_dilations: list[int] = field(default_factory=lambda: [1, 2])
-    temporal_strides: list[int] = field(default_factory=lambda: [1, 2, 2])
-    person_fusion: str = "mean"  # how the persons of a clip interact in SM
-    head_hidden: int = 256  # hidden width of the MLP classifier; 0 = a linear classifier
-    pool: str = "mean"  # clip pooling before the head: mean (paper) | joint_stats (per-joint mean and std)
-    dropout: float = 0.0
-    strl_rezero: bool = False  # extension: each STRL layer as H + α · STRL(H), α = 0 at the start (ReZero)
-    drop_path: float = 0.0  # with strl_rezero: share of training clips that skip a layer's branch (stochastic depth)
+class EncoderConfig:
+    """The joint encoder shared by every model: S -> X (embedding) -> H = G_E(A, X). A pre-trained encoder fits
+    a model exactly when the two EncoderConfigs are equal (and the input channels agree)."""
+
+    layout: str = _key("coco17", "the joint layout the encoder works in (adjacency, body regions)")
+    dim: int = _key(64, "D, joint feature width (paper: 64)", 1, 1024)
+    layers: int = _key(3, "L_D, graph layers of G_E (paper: 3, Tab. 4a)", 1, 16)
+    backbone: Backbone = _key("gin", "graph layer of G_E (paper: GIN; Tab. 4c)")
+    norm: Literal["batchnorm", "layernorm", "none"] = _key("batchnorm", "normalisation in each graph layer")
+    act: Literal["prelu", "relu", "elu", "gelu", "none"] = _key("prelu", "activation (paper §4.2: PReLU)")
+    gat_heads: int = _key(4, "attention heads of a GAT backbone", 1, 16)
+    joint_embedding: bool = _key(True, "learnable per-joint vector added after masking (extension; paper: false)")
+
+
+@dataclass
+class MAEConfig:
+    """SkeletonMAE pre-training (§3.1): masking, decoder G_D, reconstruction target, RCE (Eq. 1-2)."""
+
+    decoder_backbone: Literal["", "gin", "gcn", "gat"] = _key("", "graph layer of G_D ('' = encoder.backbone)")
+    remask: bool = _key(False, "GraphMAE's re-masking before the decoder")
+    mask: Literal["regions", "joints"] = _key("regions", "body-region masking (§3.1.2) or random joints (Tab. 5b)")
+    mask_regions: list[int] | None = _key(None, "fixed region ids 0..5 to mask; null draws regions at random", 0, 5)
+    mask_num_regions: list[int] = _key([1, 2], "[k_min, k_max] random regions per mask", 1, 5)
+    mask_ratio: float = _key(0.5, "share of joints masked with mask=joints", 0, 1, above=True, below=True)
+    mask_per_frame: bool = _key(False, "draw a new mask per frame instead of per clip")
+    target: Literal["coords", "window", "embedding"] = _key("coords", "what is reconstructed (models/skeletonmae.py)")
+    target_window: int = _key(2, "+-frames of the 'window' target", 0, 16)
+    beta: float = _key(2.0, "RCE exponent beta (Eq. 2)", 1, 10)
+    rce_form: Literal["graphmae", "eq2"] = _key("graphmae", "RCE normalisation: GraphMAE's mean or Eq. 2 as printed")
+    ema_momentum: float = _key(0.996, "EMA momentum of the 'embedding' target", 0, 1, below=True)
+
+
+@dataclass
+class ContrastConfig:
+    """GraphCL / JOAO pre-training of the same encoder (the baselines of Tab. 4b)."""
+
+    temperature: float = _key(0.2, "NT-Xent temperature (GraphCL: 0.2)", 0, 100, above=True)
+    aug_ratio: float = _key(0.2, "share of joints / edges an augmentation touches (GraphCL: 0.2)", 0, 1, below=True)
+    frames_per_clip: int = _key(4, "person-frames sampled per clip and step", 1, 64)
+    joao_gamma: float = _key(0.1, "JOAO's weight of ||p - uniform||^2", 0, 100)
+
+
+@dataclass
+class ClassifierConfig:
+    """The SSL classifier (§3.2): M STRL layers, pooling, MLP head."""
+
+    strl_layers: int = _key(3, "M, STRL layers (paper: 3, Tab. 5a); 0 pools the embedding", 0, 16)
+    temporal_kernel: int = _key(5, "kernel of the multi-scale temporal convolution", 1, 31)
+    temporal_dilations: list[int] = _key([1, 2], "dilations of its branches", 1, 16)
+    temporal_strides: list[int] = _key([1, 2, 2], "temporal stride of each STRL layer", 1, 8)
+    person_fusion: Literal["mean", "none"] = _key("mean", "how the persons of a clip interact in SM")
+    head_hidden: int = _key(256, "hidden width of the MLP head; 0 = a linear head", 0, 8192)
+    pool: Literal["mean", "joint_stats"] = _key("mean", "pooling before the head: mean (paper) or per-joint stats")
+    dropout: float = _key(0.0, "dropout in the temporal convolutions and the head", 0, 1, below=True)
+    rezero: bool = _key(False, "residual STRL layers H + alpha * STRL(H), alpha = 0 at the start (extension)")
+    drop_path: float = _key(0.0, "with rezero: share of training clips that skip a layer's branch", 0, 1, below=True)
 
 
 @dataclass
 class PretrainConfig:
-    epochs: int = 50  # paper: 50
-    lr: float = 1.5e-4  # paper: Adam 1.5e-4
-    weight_decay: float = 0.0
-    batch_size: int = 1024  # paper: 1024
-    splits: list[str] | None = None  # unlabelled splits to pre-train on; None = data.train_split
-    method: str = "skeletonmae"  # skeletonmae | graphcl | joao (Tab. 4b baselines, models/contrastive.py)
-    temperature: float = 0.2  # graphcl / joao: NT-Xent temperature (GraphCL: 0.2)
-    aug_ratio: float = 0.2  # graphcl / joao: share of joints / edges an augmentation touches (GraphCL: 0.2)
-    frames_per_clip: int = 4  # graphcl / joao: person-frames sampled per clip and step
-    joao_gamma: float = 0.1  # joao: weight of the ||p - uniform||^2 term (JOAO: 0.1)
+    method: Literal["skeletonmae", "graphcl", "joao"] = _key("skeletonmae", "what pre-trains the encoder")
+    epochs: int = _key(50, "epochs (paper: 50)", 1, 10**6)
+    lr: float = _key(1.5e-4, "Adam learning rate (paper: 1.5e-4)", 0, 10, above=True)
+    weight_decay: float = _key(0.0, "Adam weight decay", 0, 1)
+    batch_size: int = _key(1024, "clips per step and process (paper: 1024)", 1, 65536)
+    splits: list[str] | None = _key(None, "unlabelled splits to pre-train on; null = data.train_split")
 
 
 @dataclass
 class FinetuneConfig:
-    epochs: int = 110  # paper: 110
-    lr: float = 0.1  # paper: 0.1 at batch 128; scaled linearly with the batch size
-    batch_size: int = 128  # paper: 128
-    base_batch_size: int = 128  # the batch size lr refers to
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 5  # paper: 5
-    milestones: list[int] = field(default_factory=lambda: [90, 100])  # paper: /10 at 90 and 100
-    label_smoothing: float = 0.1  # paper: 0.1
-    pretrained: str = ""  # a pre-training checkpoint; '' or 'none' = from scratch
-    pretrained_layers: str = "first"  # load G_E into the 'first' STRL layer only (measured better) or 'all' (paper)
-    freeze_encoder: bool = False  # linear-probe style: keep the pre-trained G_E fixed
+    epochs: int = _key(110, "epochs (paper: 110)", 1, 10**6)
+    lr: float = _key(0.1, "SGD learning rate at base_batch_size, scaled linearly with batch_size", 0, 10, above=True)
+    batch_size: int = _key(128, "clips per step and process (paper: 128)", 1, 65536)
+    base_batch_size: int = _key(128, "the batch size lr refers to", 1, 65536)
+    momentum: float = _key(0.9, "SGD momentum", 0, 1, below=True)
+    nesterov: bool = _key(True, "Nesterov momentum")
+    weight_decay: float = _key(5e-4, "SGD weight decay", 0, 1)
+    warmup_epochs: int = _key(5, "linear warm-up epochs (paper: 5)", 0, 10**6)
+    milestones: list[int] = _key([90, 100], "epochs where lr is divided by 10 (paper: 90, 100)", 0, 10**6)
+    label_smoothing: float = _key(0.1, "label smoothing (paper: 0.1)", 0, 1, below=True)
+    pretrained: str = _key("", "pre-training checkpoint; '' or 'none' = from scratch")
+    pretrained_layers: Literal["first", "all"] = _key("first", "STRL layers that get the pre-trained G_E")
+    freeze_encoder: bool = _key(False, "keep the pre-trained G_E fixed (linear-probe style)")
 
 
 @dataclass
 class TrainerConfig:
-    out_dir: str = "runs/default"
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: str | int = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    deterministic: bool = False
-    log_every_n_steps: int = 10
-    limit_train_batches: float = 1.0
-    progress: bool = True
-    resume: bool = False  # continue from out_dir/checkpoints/last.ckpt (else a run there is an error)
+    out_dir: str = _key("runs/default", "run directory (config, checkpoints, logs, metrics)")
+    seed: int = _key(0, "seed of initialisation, shuffling and augmentation", 0, 2**32 - 1)
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"] = _key("auto", "Lightning accelerator")
+    devices: str | int = _key("auto", "devices per node: 'auto' or a count")
+    num_nodes: int = _key(1, "nodes", 1, 4096)
+    strategy: str = _key("auto", "Lightning strategy (auto, ddp, ...)")
+    precision: Literal["32-true", "32", "16-mixed", "bf16-mixed", "64-true", "64"] = _key("32-true",
+                                                                                       "Lightning precision")
+    deterministic: bool = _key(False, "deterministic algorithms only")
+    log_every_n_steps: int = _key(10, "log every n optimiser steps", 1, 10**6)
+    limit_train_batches: float = _key(1.0, "share (<= 1) or number (> 1) of training batches per epoch", 0, 10**9,
+                                      above=True)
+    progress: bool = _key(True, "show a progress bar")
+    resume: bool = _key(False, "continue from out_dir/checkpoints/last.ckpt (else a run there is an error)")
 
 
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    mae: MAEConfig = field(default_factory=MAEConfig)
+    contrast: ContrastConfig = field(default_factory=ContrastConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -139,17 +188,57 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict) -> Config:
-        """A config from a (possibly partial) nested dict, e.g. one stored in a checkpoint."""
+        """A config from a (possibly partial) nested dict, e.g. one stored in a checkpoint (old keys migrated)."""
         cfg = cls()
-        _merge(cfg, values, "")
+        _merge(cfg, migrate(values), "")
         validate(cfg)
         return cfg
+
+
+# The flat `model` section and the contrastive keys of `pretrain` before the sections followed the model.
+RENAMED: dict[str, str] = {
+    **{f"model.{k}": f"encoder.{k}" for k in ("layout", "dim", "backbone", "norm", "act", "gat_heads",
+                                                "joint_embedding")},
+    "model.encoder_layers": "encoder.layers",
+    **{f"model.{k}": f"mae.{k}" for k in ("decoder_backbone", "remask", "mask", "mask_regions", "mask_num_regions",
+                                            "mask_ratio", "mask_per_frame", "target", "target_window", "beta",
+                                            "rce_form", "ema_momentum")},
+    **{f"model.{k}": f"classifier.{k}" for k in ("strl_layers", "temporal_kernel", "temporal_dilations",
+                                                   "temporal_strides", "person_fusion", "head_hidden", "pool",
+                                                   "dropout", "drop_path")},
+    "model.strl_rezero": "classifier.rezero",
+    **{f"pretrain.{k}": f"contrast.{k}" for k in ("temperature", "aug_ratio", "frames_per_clip", "joao_gamma")},
+}
+
+
+def migrate(values: dict) -> dict:
+    """``values`` with keys of earlier versions (:data:`RENAMED`) moved to their sections."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"a config must be a mapping of sections, got {type(values).__name__}")
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in values.items()}
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        if isinstance(out.get(section), dict) and key in out[section]:
+            new_section, new_key = new.split(".")
+            out.setdefault(new_section, {})
+            if isinstance(out[new_section], dict):
+                out[new_section].setdefault(new_key, out[section].pop(key))
+    if isinstance(out.get("model"), dict):
+        left = out.pop("model")
+        if left:
+            raise ConfigError(f"unknown config key 'model.{next(iter(left))}': the model section is now encoder.*, "
+                              "mae.* and classifier.* (`skeletonmae config show` lists every key)")
+    return out
 
 
 def _check_type(value, annotation, key: str):
     """Coerce ``value`` to the annotated type where that is lossless; otherwise raise ConfigError."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Literal:
+        if value not in args or isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' is {value!r}; choose one of {', '.join(map(repr, args))}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -168,7 +257,7 @@ def _check_type(value, annotation, key: str):
         return [_check_type(v, args[0], key) for v in value]
     if annotation is float and not isinstance(value, bool) and isinstance(value, (int, str)):
         try:  # YAML reads 1e-3 (no dot) as a string
-            return float(value)
+            value = float(value)
         except ValueError:
             pass
     if annotation is bool and not isinstance(value, bool):
@@ -184,9 +273,9 @@ def _merge(section, values: dict, prefix: str):
     fields = {f.name: f for f in dataclasses.fields(section)}
     hints = typing.get_type_hints(type(section))
     for key, value in values.items():
-        full = f"{prefix}.{key}" if prefix else key
+        full = f"{prefix}.{key}" if prefix else str(key)
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
+            close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f" Did you mean '{prefix + '.' if prefix else ''}{close[0]}'?" if close else ""
             raise ConfigError(f"unknown config key '{full}'.{hint} Known keys: {', '.join(fields)}.")
         current = getattr(section, key)
@@ -197,11 +286,11 @@ def _merge(section, values: dict, prefix: str):
 
 
 def parse_overrides(overrides: list[str]) -> dict:
-    """``['model.dim=32', 'data.path=x.pkl']`` -> nested dict (values parsed as YAML)."""
+    """``['encoder.dim=32', 'data.path=x.pkl']`` -> nested dict (values parsed as YAML)."""
     out: dict = {}
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override '{item}' must look like section.key=value (e.g. model.dim=32)")
+            raise ConfigError(f"override '{item}' must look like section.key=value (e.g. encoder.dim=32)")
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
@@ -211,6 +300,8 @@ def parse_overrides(overrides: list[str]) -> dict:
         *parents, last = key.strip().split(".")
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{p}' is a key, not a section")
         node[last] = value
     return out
 
@@ -222,9 +313,9 @@ def load_config(paths: list[str | Path] | str | Path | None = None, overrides: l
         paths = [paths]
     for path in paths or []:
         for values in _read_yaml_with_bases(Path(path)):
-            _merge(cfg, values, "")
+            _merge(cfg, migrate(values), "")
     if overrides:
-        _merge(cfg, parse_overrides(overrides), "")
+        _merge(cfg, migrate(parse_overrides(overrides)), "")
     validate(cfg)
     return cfg
 
@@ -232,13 +323,13 @@ def load_config(paths: list[str | Path] | str | Path | None = None, overrides: l
 def with_overrides(cfg: Config, overrides: list[str]) -> Config:
     """A copy of ``cfg`` with ``section.key=value`` overrides applied and validated."""
     out = Config.from_dict(cfg.to_dict())
-    _merge(out, parse_overrides(overrides), "")
+    _merge(out, migrate(parse_overrides(overrides)), "")
     validate(out)
     return out
 
 
 def packaged_configs() -> dict[str, Path]:
-    """The experiment configs shipped with the package, by name (``skeletonmae configs`` lists them)."""
+    """The experiment configs shipped with the package, by name."""
     from importlib import resources
 
     root = Path(str(resources.files("skeletonmae") / "configs"))
@@ -259,14 +350,33 @@ def resolve_config(name: str | Path) -> Path:
                       f"Packaged: {', '.join(known)}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping (the second would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key '{key}' is given twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
     path = resolve_config(path)
     if path.resolve() in seen:
         raise ConfigError(f"config {path}: '_base_' includes form a cycle")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+    except ConfigError as e:
+        raise ConfigError(f"config file {path}: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from e
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
     bases = values.pop("_base_", [])
@@ -276,77 +386,59 @@ def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]
     return out + [values]
 
 
+def keys() -> list[tuple[str, object, str]]:
+    """Every key as (``section.key``, default, description), in declaration order (for --help and `config show`)."""
+    out = []
+    for section in dataclasses.fields(Config):
+        default = section.default_factory()
+        for f in dataclasses.fields(default):
+            out.append((f"{section.name}.{f.name}", getattr(default, f.name), f.metadata.get("doc", "")))
+    return out
+
+
+def _check_range(cfg: Config) -> None:
+    """Every number within its declared range, never NaN or infinite (lists element by element)."""
+    for section in dataclasses.fields(cfg):
+        values = getattr(cfg, section.name)
+        for f in dataclasses.fields(values):
+            lo, hi, above, below = f.metadata.get("range", (None, None, False, False))
+            value = getattr(values, f.name)
+            for v in value if isinstance(value, list) else [value]:
+                if not isinstance(v, (int, float)) or isinstance(v, bool):
+                    continue
+                bad = (not math.isfinite(v) or (lo is not None and (v <= lo if above else v < lo))
+                       or (hi is not None and (v >= hi if below else v > hi)))
+                if bad:
+                    lo_s = "" if lo is None else f"{'(' if above else '['}{lo:g}"
+                    hi_s = "" if hi is None else f"{hi:g}{')' if below else ']'}"
+                    raise ConfigError(f"config key '{section.name}.{f.name}' must be in {lo_s}, {hi_s}, got {v!r} "
+                                      f"({f.metadata['doc']})")
+
+
 def validate(cfg: Config) -> None:
-    """Cross-field checks that a single key's type cannot express."""
+    """Ranges of every key, and the cross-field checks that a single key's type cannot express."""
     from .skeleton import get_layout
 
+    _check_range(cfg)
     get_layout(cfg.data.layout)
-    get_layout(cfg.model.layout)
-    choices = {
-        "model.backbone": (cfg.model.backbone, ("gin", "gcn", "gat")),
-        "model.decoder_backbone": (cfg.model.decoder_backbone, ("", "gin", "gcn", "gat")),
-        "model.mask": (cfg.model.mask, ("regions", "joints")),
-        "model.target": (cfg.model.target, ("coords", "window", "embedding")),
-        "model.rce_form": (cfg.model.rce_form, ("graphmae", "eq2")),
-        "model.person_fusion": (cfg.model.person_fusion, ("mean", "none")),
-        "model.pool": (cfg.model.pool, ("mean", "joint_stats")),
-        "finetune.pretrained_layers": (cfg.finetune.pretrained_layers, ("all", "first")),
-        "pretrain.method": (cfg.pretrain.method, ("skeletonmae", "graphcl", "joao")),
-        "data.normalize": (cfg.data.normalize, ("fix", "auto")),
-    }
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise ConfigError(f"config key '{key}' is {value!r}; choose one of {', '.join(map(repr, allowed))}")
-    positive = {
-        "data.clip_len": cfg.data.clip_len,
-        "data.num_persons": cfg.data.num_persons,
-        "data.test_clips": cfg.data.test_clips,
-        "pretrain.batch_size": cfg.pretrain.batch_size,
-        "pretrain.frames_per_clip": cfg.pretrain.frames_per_clip,
-        "finetune.batch_size": cfg.finetune.batch_size,
-        "model.dim": cfg.model.dim,
-        "model.encoder_layers": cfg.model.encoder_layers,
-    }
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"config key '{key}' must be >= 1, got {value}")
-    non_negative = {  # M = 0 (no STRL layer) is an ablation; head_hidden = 0 a linear head
-        "model.strl_layers": cfg.model.strl_layers,
-        "model.head_hidden": cfg.model.head_hidden,
-    }
-    for key, value in non_negative.items():
-        if value < 0:
-            raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
-    if not 0 < cfg.data.label_fraction <= 1:
-        raise ConfigError(f"config key 'data.label_fraction' must be in (0, 1], got {cfg.data.label_fraction}")
-    if cfg.model.mask_regions is not None:
-        regions = cfg.model.mask_regions
-        if not regions or len(regions) >= 6 or any(not 0 <= r < 6 for r in regions):
-            raise ConfigError(
-                f"config key 'model.mask_regions' must list 1-5 distinct region ids in 0..5 (never all six, "
-                f"§3.1.2), got {regions}"
-            )
-    lo, hi = cfg.model.mask_num_regions
-    if not 1 <= lo <= hi <= 5:
-        raise ConfigError(
-            f"config key 'model.mask_num_regions' must be [k_min, k_max] with 1 <= k <= 5, got {[lo, hi]}"
-        )
-    if not 0 <= cfg.data.flip <= 1:
-        raise ConfigError(f"config key 'data.flip' is the share of training clips mirrored, in [0, 1]; "
-                          f"got {cfg.data.flip}")
-    if not 0 <= cfg.model.drop_path < 1:
-        raise ConfigError(f"config key 'model.drop_path' must be in [0, 1), got {cfg.model.drop_path}")
-    if cfg.model.drop_path > 0 and not cfg.model.strl_rezero:
-        raise ConfigError("config key 'model.drop_path' drops the branch of a residual STRL layer; "
-                          "set model.strl_rezero=true with it (or model.drop_path=0)")
-    if cfg.model.beta < 1:
-        raise ConfigError(f"config key 'model.beta' must be >= 1 (Eq. 2), got {cfg.model.beta}")
-    if cfg.pretrain.temperature <= 0:
-        raise ConfigError(f"config key 'pretrain.temperature' must be > 0, got {cfg.pretrain.temperature}")
-    if not 0 <= cfg.pretrain.aug_ratio < 1:
-        raise ConfigError(f"config key 'pretrain.aug_ratio' must be in [0, 1), got {cfg.pretrain.aug_ratio}")
-    if cfg.pretrain.joao_gamma < 0:
-        raise ConfigError(f"config key 'pretrain.joao_gamma' must be >= 0, got {cfg.pretrain.joao_gamma}")
+    get_layout(cfg.encoder.layout)
+    m = cfg.mae
+    if m.mask_regions is not None and (not m.mask_regions or len(set(m.mask_regions)) != len(m.mask_regions)
+                                       or len(m.mask_regions) >= 6):
+        raise ConfigError(f"config key 'mae.mask_regions' must list 1-5 distinct region ids in 0..5 (never all "
+                          f"six, §3.1.2), got {m.mask_regions}")
+    if len(m.mask_num_regions) != 2 or m.mask_num_regions[0] > m.mask_num_regions[1]:
+        raise ConfigError(f"config key 'mae.mask_num_regions' must be [k_min, k_max] with 1 <= k_min <= k_max <= "
+                          f"5, got {m.mask_num_regions}")
+    if cfg.classifier.drop_path > 0 and not cfg.classifier.rezero:
+        raise ConfigError("config key 'classifier.drop_path' drops the branch of a residual STRL layer; "
+                          "set classifier.rezero=true with it (or classifier.drop_path=0)")
+    if cfg.classifier.temporal_kernel % 2 == 0:
+        raise ConfigError(f"config key 'classifier.temporal_kernel' must be odd (centred windows), "
+                          f"got {cfg.classifier.temporal_kernel}")
+    devices = cfg.trainer.devices
+    if not (devices == "auto" or (isinstance(devices, int) and 1 <= devices <= 4096)):
+        raise ConfigError(f"config key 'trainer.devices' must be 'auto' or a count >= 1, got {devices!r}")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -142,17 +142,15 @@ def example_input(model: nn.Module, cfg, batch: int = 2, seed: int = 0) -> torch
     are absent (all zero), as in real two-person data with one actor."""
     import torch
 
-    from .skeleton import get_layout
-
-    shape = (batch, cfg.data.num_persons, cfg.data.clip_len, get_layout(cfg.model.layout).num_joints,
-             model.embed.in_features)
+    shape = (batch, cfg.data.num_persons, cfg.data.clip_len, model.encoder.layout.num_joints,
+             model.encoder.in_channels)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     x[-1, 1:] = 0
     return x
 
 
 def cmd_export(args) -> int:
-    from .tasks.finetune import load_classifier
+    from .models.build import load_classifier
 
     if args.batch < 1 or args.repeats < 1:
         raise ConfigError(f"--batch and --repeats must be >= 1, got {args.batch} and {args.repeats}")

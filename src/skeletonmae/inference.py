@@ -18,10 +18,10 @@ import torch
 
 from .config import Config
 from .data.annotations import check_sample
-from .data.datamodule import config_pipeline
-from .errors import DataError
+from .data.dataset import config_pipeline
+from .errors import ConfigError, DataError
+from .models.build import class_names, load_checkpoint, load_classifier
 from .skeleton import get_layout
-from .tasks.finetune import load_classifier
 
 
 class Predictor:
@@ -30,15 +30,20 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, cfg: Config, class_names: list[str] | None = None,
                  device: str | torch.device = "cpu"):
         self.model, self.cfg, self.device = model.eval().to(device), cfg, device
-        self.num_classes = model.head[-1].out_features
+        self.num_classes = model.num_classes
         self.class_names = list(class_names or [f"class {i}" for i in range(self.num_classes)])
 
     @torch.no_grad()
     def predict_samples(self, samples: list[dict], layout: str | None = None, top_k: int = 5,
                         batch_size: int = 16) -> list[dict]:
-        """Predictions for annotation dicts (PYSKL format): each ``{frame_dir, scores, top, label?}``."""
+        """Predictions for annotation dicts (PYSKL format): each ``{frame_dir, scores, top, label?}``; ``label`` is
+        kept only where the sample has one (>= 0; -1 means "no label")."""
+        if not isinstance(top_k, int) or top_k < 1:
+            raise ConfigError(f"top_k must be an int >= 1, got {top_k!r}")
+        if not samples:
+            raise DataError("nothing to classify: the input holds no clip")
         layout = get_layout(layout or self.cfg.data.layout)
-        problems = [p for i, s in enumerate(samples) for p in check_sample(s, i, "input", layout, None)]
+        problems = [p for i, s in enumerate(samples) for p in check_sample(s, i, "input", layout, None, labelled=False)]
         if problems:
             raise DataError("the input cannot be classified:\n  " + "\n  ".join(problems[:10]))
         is_3d = samples[0]["keypoint"].shape[-1] == 3
@@ -47,13 +52,12 @@ class Predictor:
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
             x = torch.from_numpy(np.stack([pipeline(s)["keypoint"] for s in chunk])).to(self.device)
-            n, k = x.shape[:2]
-            probs = self.model(x.flatten(0, 1)).softmax(-1).reshape(n, k, -1).mean(1).cpu().numpy()
+            probs = self.model.predict_clips(x).cpu().numpy()
             for s, p in zip(chunk, probs, strict=True):
                 order = np.argsort(-p)[:top_k]
                 out.append({"frame_dir": s.get("frame_dir", ""), "scores": p.tolist(),
                             "top": [(self.class_names[c], float(p[c])) for c in order],
-                            **({"label": int(s["label"])} if "label" in s else {})})
+                            **({"label": int(s["label"])} if int(s.get("label", -1)) >= 0 else {})})
         return out
 
     def predict(self, keypoint: np.ndarray, keypoint_score: np.ndarray | None = None,
@@ -63,23 +67,18 @@ class Predictor:
         if keypoint.ndim == 3:
             keypoint = keypoint[None]
             keypoint_score = None if keypoint_score is None else np.asarray(keypoint_score)[None]
-        sample = {"frame_dir": "input", "label": 0, "keypoint": keypoint, "total_frames": keypoint.shape[1]}
+        sample = {"frame_dir": "input", "label": -1, "keypoint": keypoint, "total_frames": keypoint.shape[1]}
         if keypoint.shape[-1] == 2:
             if img_shape is None:
                 raise DataError("2D input needs img_shape (height, width) of the frames the poses came from")
             sample["img_shape"] = tuple(int(v) for v in img_shape)
             sample["keypoint_score"] = (np.ones(keypoint.shape[:3], np.float32) if keypoint_score is None
                                         else np.asarray(keypoint_score, dtype=np.float32))
-        result = self.predict_samples([sample], layout=layout, top_k=top_k)[0]
-        result.pop("label")
-        return result
+        return self.predict_samples([sample], layout=layout, top_k=top_k)[0]
 
 
 def load(checkpoint: str | Path, device: str | torch.device = "cpu") -> Predictor:
     """A :class:`Predictor` from a fine-tuning checkpoint (class names stored in it, if any)."""
-    from .tasks.trainer import load_checkpoint
-
     ckpt = load_checkpoint(checkpoint)
     model, cfg = load_classifier(ckpt)
-    names = ckpt.get("hyper_parameters", {}).get("class_names")
-    return Predictor(model, cfg, names, device)
+    return Predictor(model, cfg, class_names(ckpt), device)

@@ -114,7 +114,7 @@ def reconstruct_joints(model, x: torch.Tensor, mask: torch.Tensor) -> tuple[np.n
     if model.target not in ("coords", "window"):
         raise SkeletonMAEError(
             f"reconstruction in joint space is not defined for target '{model.target}': that model predicts "
-            "features, not joint positions. Visualise a model pre-trained with model.target=coords or window."
+            "features, not joint positions. Visualise a model pre-trained with mae.target=coords or window."
         )
     p, t, v, c = x.shape
     model.eval()
@@ -122,7 +122,7 @@ def reconstruct_joints(model, x: torch.Tensor, mask: torch.Tensor) -> tuple[np.n
         out = model(x.unsqueeze(0), mask=mask)
     pred, target, frames = out["pred"], out["target"], out["frames"]
     if model.target == "window":  # offsets -w..w of C values each; offset 0 is the w-th
-        w = model.target_window
+        w = model.config.target_window
         pred, target = pred[..., w * c:(w + 1) * c], target[..., w * c:(w + 1) * c]
     pred = pred[..., :c]
     target = target[..., :c]
@@ -395,15 +395,15 @@ def _class_names_for(data_path: str | Path | None, num: int | None = None) -> li
 
 def _datamodule(cfg, data: str | None):
     from .config import with_overrides
-    from .data.datamodule import SkeletonDataModule
+    from .data.dataset import SkeletonData
 
     if data:
         cfg = with_overrides(cfg, [f"data.path={data}"])
-    return cfg, SkeletonDataModule(cfg, batch_size=32)
+    return cfg, SkeletonData(cfg, batch_size=32)
 
 
 def cmd_reconstruction(args) -> int:
-    from .tasks.pretrain import load_pretrained
+    from .models.build import load_pretrained
 
     model, cfg = load_pretrained(args.checkpoint)
     cfg, dm = _datamodule(cfg, args.data)
@@ -416,7 +416,7 @@ def cmd_reconstruction(args) -> int:
     names = _class_names_for(cfg.data.path)
     title = (f"SkeletonMAE reconstruction (target={model.target}): {sample['frame_dir']}, "
              f"{_class_name(names, int(sample['label']))}")
-    path = plot_reconstruction(model, x, cfg.model.layout, args.out, frames=args.frames, seed=args.seed,
+    path = plot_reconstruction(model, x, cfg.encoder.layout, args.out, frames=args.frames, seed=args.seed,
                                title=title, y_down=not dm.is_3d)
     print(f"wrote {path}")
     return 0
@@ -424,32 +424,21 @@ def cmd_reconstruction(args) -> int:
 
 @torch.no_grad()
 def _classifier_features(model, samples: list[dict], dm) -> tuple[np.ndarray, np.ndarray]:
-    from .data.datamodule import SkeletonDataset
+    from .data.dataset import SkeletonDataset, collect
 
-    loader = torch.utils.data.DataLoader(SkeletonDataset(samples, dm.pipeline(train=False)), batch_size=32,
-                                         num_workers=0)
+    loader = torch.utils.data.DataLoader(SkeletonDataset(samples, dm.pipeline(train=False)), batch_size=32)
     model.eval()
-    feats, labels = [], []
-    for x, y, _ in loader:
-        feats.append(model.forward_features(x[:, 0]).numpy())  # the first deterministic test clip
-        labels.append(y.numpy())
-    return np.concatenate(feats), np.concatenate(labels)
+    feats, labels, _ = collect(loader, lambda x: model.forward_features(x[:, 0]))  # the first test clip
+    return feats, labels
 
 
 def cmd_pca(args) -> int:
-    from .tasks.trainer import load_checkpoint
+    from .models.build import load_checkpoint, load_classifier, load_pretrained
 
     ckpt = load_checkpoint(args.checkpoint)
     hp = ckpt.get("hyper_parameters", {})
     finetuned = "num_classes" in hp
-    if finetuned:
-        from .tasks.finetune import load_classifier
-
-        model, cfg = load_classifier(ckpt)
-    else:
-        from .tasks.pretrain import load_pretrained
-
-        model, cfg = load_pretrained(ckpt)
+    model, cfg = load_classifier(ckpt) if finetuned else load_pretrained(ckpt)
     cfg, dm = _datamodule(cfg, args.data)
     split = args.split or cfg.data.test_split
     samples = dm.test_samples(split)

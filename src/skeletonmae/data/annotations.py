@@ -90,14 +90,24 @@ def _where(path, ann, index) -> str:
     return f"{path}: sample '{name}'"
 
 
+MAX_CLASSES = 100_000  # labels are class indices; a larger one is a corrupt value, not a class
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_sample(
     ann: object,
     index: int,
     path: Path | str | None,
     layout: Layout | None,
     num_classes: int | None,
+    labelled: bool = True,
 ) -> list[str]:
-    """Every problem of one annotation, each a sentence naming the file, the sample and the key."""
+    """Every problem of one annotation, each a sentence naming the file, the sample and the key.
+
+    ``labelled=False`` (data to classify) also accepts label -1, "no label"."""
     where = _where(path, ann, index)
     if not isinstance(ann, dict):
         return [f"{where}: expected a dict, got {type(ann).__name__}"]
@@ -110,17 +120,18 @@ def check_sample(
     if not isinstance(ann["frame_dir"], str):
         problems.append(f"{where}: 'frame_dir' must be a str, got {type(ann['frame_dir']).__name__}")
     label = ann["label"]
-    if not isinstance(label, (int, np.integer)) or isinstance(label, bool):
-        problems.append(f"{where}: 'label' must be an int, got {label!r}")
-    elif label < 0 or (num_classes is not None and label >= num_classes):
-        top = "" if num_classes is None else f"..{num_classes - 1}"
-        problems.append(f"{where}: 'label' {label} is out of range 0{top}")
+    top = min(MAX_CLASSES, num_classes) if num_classes is not None else MAX_CLASSES
+    if not isinstance(label, (int, np.integer)) or isinstance(label, (bool, np.bool_)):
+        problems.append(f"{where}: 'label' must be an int class index, got a {type(label).__name__}")
+    elif not (0 if labelled else -1) <= label < top:
+        unlabelled = "" if labelled else " (or -1 for no label)"
+        problems.append(f"{where}: 'label' {label} is out of range 0..{top - 1}{unlabelled}")
     kp = ann["keypoint"]
     if not isinstance(kp, np.ndarray) or kp.ndim != 4:
         shape = getattr(kp, "shape", type(kp).__name__)
         return problems + [f"{where}: 'keypoint' must be a float array [M, T, V, C], got {shape}"]
     if not np.issubdtype(kp.dtype, np.floating):
-        problems.append(f"{where}: 'keypoint' must be float, got dtype {kp.dtype}")
+        return problems + [f"{where}: 'keypoint' must be float, got dtype {kp.dtype}"]
     m, t, v, c = kp.shape
     if m == 0 or t == 0:
         problems.append(f"{where}: empty clip, 'keypoint' has shape {kp.shape} (M and T must be >= 1)")
@@ -131,27 +142,34 @@ def check_sample(
             f"{where}: 'keypoint' has V = {v} joints but layout '{layout.name}' has "
             f"{layout.num_joints}; pass the layout the file was recorded in (data.layout)"
         )
-    if np.issubdtype(kp.dtype, np.floating) and not np.isfinite(kp).all():
-        bad = int((~np.isfinite(kp)).sum())
-        problems.append(
-            f"{where}: 'keypoint' holds {bad} NaN/inf value(s); replace them (e.g. by 0 with score 0)"
-        )
+    finite = np.isfinite(kp)
+    if not finite.all():
+        problems.append(f"{where}: 'keypoint' holds {int((~finite).sum())} NaN/inf value(s); replace them (e.g. by 0 "
+                        "with score 0)")
+    seen = np.any(kp != 0, axis=-1)
     if "keypoint_score" in ann:
         sc = ann["keypoint_score"]
-        if not isinstance(sc, np.ndarray) or sc.shape != kp.shape[:3]:
+        if not isinstance(sc, np.ndarray) or sc.shape != kp.shape[:3] or not np.issubdtype(sc.dtype, np.floating):
             problems.append(
-                f"{where}: 'keypoint_score' must have shape {kp.shape[:3]} (M, T, V), "
-                f"got {getattr(sc, 'shape', type(sc).__name__)}"
+                f"{where}: 'keypoint_score' must be a float array of shape {kp.shape[:3]} (M, T, V), got "
+                f"{getattr(sc, 'shape', type(sc).__name__)}{' of ' + str(sc.dtype) if hasattr(sc, 'dtype') else ''}"
             )
         elif not np.isfinite(sc).all():
             problems.append(f"{where}: 'keypoint_score' holds NaN/inf value(s)")
+        else:
+            seen &= sc > 0
+    if kp.size and not seen.any():
+        problems.append(f"{where}: no joint is present in any frame (every keypoint is 0 or every score <= 0); "
+                        "drop the clip")
     total = ann.get("total_frames")
-    if total is not None and total != t:
-        problems.append(f"{where}: 'total_frames' is {total} but 'keypoint' has T = {t} frames")
+    if total is not None and not (isinstance(total, (int, np.integer)) and total == t):
+        problems.append(f"{where}: 'total_frames' is {repr(total)[:40]} but 'keypoint' has T = {t} frames")
     if "img_shape" in ann:
         shape = ann["img_shape"]
-        if not (isinstance(shape, (tuple, list)) and len(shape) == 2 and all(s > 0 for s in shape)):
-            problems.append(f"{where}: 'img_shape' must be (height, width) > 0, got {shape!r}")
+        if not (isinstance(shape, (tuple, list)) and len(shape) == 2 and all(_number(s) and 0 < s < 1e6
+                                                                              for s in shape)):
+            problems.append(f"{where}: 'img_shape' must be (height, width), two numbers > 0, got "
+                            f"{str(shape)[:60]}")
     elif c == 2:
         problems.append(f"{where}: 2D sample has no 'img_shape' (height, width) to normalise by")
     return problems
@@ -162,8 +180,9 @@ def check_annotations(
     path: Path | str | None = None,
     layout: str | Layout | None = None,
     num_classes: int | None = None,
+    labelled: bool = True,
 ) -> list[str]:
-    """All problems of a loaded annotation dict (empty list: usable)."""
+    """All problems of a loaded annotation dict (empty list: usable); ``labelled=False`` accepts label -1."""
     if not isinstance(data, dict) or "annotations" not in data:
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
         return [f"{path}: expected a dict with keys 'split' and 'annotations', got {keys}"]
@@ -173,14 +192,16 @@ def check_annotations(
     layout = None if layout is None else get_layout(layout)
     problems = []
     for i, ann in enumerate(anns):
-        problems += check_sample(ann, i, path, layout, num_classes)
+        problems += check_sample(ann, i, path, layout, num_classes, labelled)
     names = [a.get("frame_dir") for a in anns if isinstance(a, dict)]
     if len(set(names)) != len(names):
         problems.append(f"{path}: 'frame_dir' values are not unique")
     split = data.get("split", {})
-    if not isinstance(split, dict) or not all(isinstance(v, list) for v in split.values()):
-        problems.append(f"{path}: 'split' must map split names to lists of frame_dir")
-    channels = {a["keypoint"].shape[-1] for a in anns if hasattr(a, "get") and hasattr(a.get("keypoint"), "shape")}
+    if not isinstance(split, dict) or not all(isinstance(k, str) and isinstance(v, list)
+                                              and all(isinstance(n, str) for n in v) for k, v in split.items()):
+        problems.append(f"{path}: 'split' must map split names to lists of frame_dir strings")
+    channels = {a["keypoint"].shape[-1] for a in anns
+                if isinstance(a, dict) and isinstance(a.get("keypoint"), np.ndarray) and a["keypoint"].ndim}
     if len(channels) > 1:
         problems.append(f"{path}: samples mix C = {sorted(channels)} channels; use one kind (2D or 3D) a file")
     return problems
@@ -190,11 +211,14 @@ def load_annotations(
     path: str | os.PathLike,
     layout: str | Layout | None = None,
     num_classes: int | None = None,
+    labelled: bool = True,
 ) -> AnnotationFile:
-    """Load and validate an annotation pickle. Raises DataError listing the first problems found."""
+    """Load and validate an annotation pickle. Raises DataError listing the first problems found.
+
+    ``labelled=False`` (clips to classify) accepts label -1, "no label"."""
     path = Path(path)
     data = safe_load(path)
-    problems = check_annotations(data, path, layout, num_classes)
+    problems = check_annotations(data, path, layout, num_classes, labelled)
     if problems:
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
         raise DataError(

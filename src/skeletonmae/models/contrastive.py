@@ -8,8 +8,8 @@ views of every graph:
     z_k = g(sum_{v kept} G_E(A_k, X̄_k)_v)                         G_E: the SkeletonMAE encoder, g: projection head
     L = mean_i  -log( exp(s_ii / tau) / sum_{j in N(i)} exp(s_ij / tau) ),   s_ij = cos(z_1,i, z_2,j)   (NT-Xent)
 
-``embed``, ``joint_embed`` and ``encoder`` are built exactly as in :class:`SkeletonMAE` (same parameter
-names), so :meth:`encoder_state` has the same keys and fine-tuning loads a GraphCL / JOAO checkpoint unchanged.
+The encoder is the same :class:`~skeletonmae.models.encoder.JointEncoder` as SkeletonMAE's, so fine-tuning
+loads a GraphCL / JOAO checkpoint exactly as a SkeletonMAE one.
 
 GraphCL's four augmentations on skeleton frame graphs (each touches ``int(ratio · n)`` of the n present joints,
 or of the edges among them, as GraphCL's code counts; absent, all-zero joints are left as they are):
@@ -56,9 +56,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.graph_net import GraphNet
-from ..skeleton import Layout, get_layout
-from .skeletonmae import SkeletonMAE, present_joints
+from ..config import ContrastConfig, EncoderConfig
+from .encoder import JointEncoder
+from .skeletonmae import present_joints
 
 AUGMENTATIONS = ("identity", "node_drop", "edge_perturb", "subgraph", "attr_mask")
 METHODS = ("graphcl", "joao")
@@ -124,70 +124,44 @@ def project_to_simplex(v: torch.Tensor) -> torch.Tensor:
 
 
 class GraphContrast(nn.Module):
-    """GraphCL / JOAO pre-training of the SkeletonMAE encoder G_E (module docstring).
+    """GraphCL / JOAO pre-training of the joint encoder G_E (module docstring).
 
     Args:
-        in_channels, layout, dim, encoder_layers, backbone, norm, act, gat_heads, joint_embedding: the encoder,
-            as for :class:`SkeletonMAE`.
+        encoder: the joint encoder, as for :class:`SkeletonMAE`.
+        contrast: temperature, augmentation ratio, frames per clip and JOAO's gamma.
+        in_channels: C of the input.
         method: 'graphcl' (fixed uniform pairs of the 4 augmentations) or 'joao' (learnt pair distribution).
-        temperature: tau of the NT-Xent (GraphCL: 0.2).
-        aug_ratio: share of joints (edges) each augmentation touches (GraphCL: 0.2).
-        frames_per_clip: frames sampled per clip and step.
-        joao_gamma: gamma of JOAO's min-max objective (JOAO: 0.1).
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        layout: str | Layout = "coco17",
-        dim: int = 64,
-        encoder_layers: int = 3,
-        backbone: str = "gin",
-        norm: str = "batchnorm",
-        act: str = "prelu",
-        gat_heads: int = 4,
-        joint_embedding: bool = True,
-        method: str = "graphcl",
-        temperature: float = 0.2,
-        aug_ratio: float = 0.2,
-        frames_per_clip: int = 4,
-        joao_gamma: float = 0.1,
-    ):
+    def __init__(self, encoder: EncoderConfig, contrast: ContrastConfig, in_channels: int, method: str = "graphcl"):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.layout = get_layout(layout)
-        v = self.layout.num_joints
-        adjacency = torch.as_tensor(self.layout.adjacency())
-        self.in_channels, self.dim, self.method = in_channels, dim, method
-        self.temperature, self.aug_ratio = temperature, aug_ratio
-        self.frames_per_clip, self.joao_gamma = frames_per_clip, joao_gamma
-
-        self.embed = nn.Linear(in_channels, dim)  # S -> X, as SkeletonMAE
-        self.joint_embed = nn.Parameter(torch.zeros(v, dim)) if joint_embedding else None
-        self.mask_token = nn.Parameter(torch.zeros(dim))  # attribute masking's token
-        self.encoder = GraphNet(backbone, dim, dim, dim, encoder_layers, adjacency=adjacency, norm=norm, act=act,
-                                heads=gat_heads)  # G_E
-        self.head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))  # GraphCL's projection
+        self.config, self.in_channels, self.method = contrast, in_channels, method
+        self.encoder = JointEncoder(encoder, in_channels)  # embedding + G_E, as SkeletonMAE
+        self.layout = self.encoder.layout
+        d = encoder.dim
+        self.mask_token = nn.Parameter(torch.zeros(d))  # attribute masking's token
         nn.init.normal_(self.mask_token, std=0.02)
-        if self.joint_embed is not None:
-            nn.init.normal_(self.joint_embed, std=0.02)
+        self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))  # GraphCL's projection
 
         k = len(AUGMENTATIONS)
         pool = torch.ones(k)
         if method == "graphcl":
             pool[AUGMENTATIONS.index("identity")] = 0
         pairs = pool[:, None] * pool[None, :]
-        self.register_buffer("skeleton", adjacency.bool(), persistent=False)
+        self.register_buffer("skeleton", torch.as_tensor(self.layout.adjacency()).bool(), persistent=False)
         self.register_buffer("pair_prob", pairs / pairs.sum())  # p over (view-1, view-2) augmentations
         self.register_buffer("pair_loss", torch.zeros(k, k))  # L: last measured mean loss per pair
         self.register_buffer("epoch_loss_sum", torch.zeros(k, k), persistent=False)
         self.register_buffer("epoch_count", torch.zeros(k, k), persistent=False)
 
-    # the downstream interface, shared with SkeletonMAE: fine-tuning, the linear probe and the PCA use it alike
-    embed_joints = SkeletonMAE.embed_joints
-    encode = SkeletonMAE.encode
-    encoder_state = SkeletonMAE.encoder_state
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """H = G_E(A, X) for every frame: [..., V, C] -> [..., V, D] (as SkeletonMAE.encode)."""
+        return self.encoder(x)
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        return self.encoder.encoder_state()
 
     def sample_graphs(self, x: torch.Tensor, generator: torch.Generator | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,7 +171,7 @@ class GraphContrast(nn.Module):
         """
         clips = x.reshape(x.shape[0], -1, *x.shape[-3:])  # [N, P, T, V, C]
         n, p, t = clips.shape[:3]
-        f = min(self.frames_per_clip, t)
+        f = min(self.config.frames_per_clip, t)
         offset = torch.rand(n, f, generator=generator, device=x.device)
         frames = ((torch.arange(f, device=x.device) + offset) * (t / f)).long()  # [N, F], segment s: [sT/F, (s+1)T/F)
         s = clips[torch.arange(n, device=x.device)[:, None], :, frames].flatten(0, 2)  # [N·F·P, V, C]
@@ -214,13 +188,13 @@ class GraphContrast(nn.Module):
         """
         b, v = present.shape
         count = present.sum(1)
-        k = (count * self.aug_ratio).long()  # int(ratio · n), as GraphCL
+        k = (count * self.config.aug_ratio).long()  # int(ratio · n), as GraphCL
         none = torch.zeros_like(present)
         skeleton = self.skeleton.expand(b, v, v)
         views = [  # (dropped, masked, adjacency) of each augmentation, in the order of AUGMENTATIONS
             (none, none, skeleton),
             (random_subset(present, k, generator), none, skeleton),
-            (none, none, perturb_edges(self.skeleton, present, self.aug_ratio, generator)),
+            (none, none, perturb_edges(self.skeleton, present, self.config.aug_ratio, generator)),
             (present & ~grow_subgraph(self.skeleton, present, count - k, generator), none, skeleton),
             (none, random_subset(present, k, generator), skeleton),
         ]
@@ -232,11 +206,9 @@ class GraphContrast(nn.Module):
     def view(self, s: torch.Tensor, which: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Projected embedding z [B, D] of the augmented graphs: s [B, V, C], augmentation indices ``which`` [B]."""
         dropped, masked, adjacency = self.augment(present_joints(s), which, generator)
-        h = torch.where(masked.unsqueeze(-1), self.mask_token.to(s.dtype), self.embed(s))
-        if self.joint_embed is not None:  # after masking, as SkeletonMAE
-            h = h + self.joint_embed
+        h = self.encoder.embed_joints(s, masked, self.mask_token)  # joint embedding after masking, as SkeletonMAE
         keep = (~dropped).unsqueeze(-1).to(h.dtype)
-        h = self.encoder(h * keep, adjacency)
+        h = self.encoder.graph(h * keep, adjacency)
         return self.head((h * keep).sum(1))  # sum over the kept joints, then the projection head
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -253,7 +225,7 @@ class GraphContrast(nn.Module):
         k = len(AUGMENTATIONS)
         pairs = torch.multinomial(self.pair_prob.flatten(), len(s), replacement=True, generator=generator)
         z1, z2 = self.view(s, pairs // k, generator), self.view(s, pairs % k, generator)
-        losses = nt_xent(z1, z2, clips, self.temperature)
+        losses = nt_xent(z1, z2, clips, self.config.temperature)
         if self.training:
             self.epoch_loss_sum.view(-1).index_add_(0, pairs, losses.detach())
             self.epoch_count.view(-1).index_add_(0, pairs, torch.ones_like(losses))
@@ -271,4 +243,4 @@ class GraphContrast(nn.Module):
         self.epoch_count.zero_()
         if self.method == "joao":
             p = self.pair_prob
-            p.copy_(project_to_simplex(p + self.pair_loss - self.joao_gamma * (p - 1 / p.numel())))
+            p.copy_(project_to_simplex(p + self.pair_loss - self.config.joao_gamma * (p - 1 / p.numel())))

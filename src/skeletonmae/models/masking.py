@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import MAEConfig
 from ..skeleton import Layout, get_layout
 
 
@@ -51,6 +52,12 @@ class JointMasker:
             self.fixed = fixed[self.region_of_joint]  # [V]
         self.k_min, self.k_max = int(num_regions[0]), int(num_regions[1])
         self.num_masked_joints = max(1, round(ratio * self.num_joints))
+
+    @classmethod
+    def from_config(cls, layout: str | Layout, mae: MAEConfig) -> JointMasker:
+        """The masker the ``mae`` section describes."""
+        return cls(layout, mode=mae.mask, regions=mae.mask_regions, num_regions=mae.mask_num_regions,
+                   ratio=mae.mask_ratio, per_frame=mae.mask_per_frame)
 
     def __call__(self, num_clips: int, num_frames: int, device: torch.device | str = "cpu",
                  generator: torch.Generator | None = None) -> torch.Tensor:

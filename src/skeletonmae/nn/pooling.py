@@ -2,7 +2,7 @@
 
 Per joint, the mean and the standard deviation over the frames where the person is present, averaged over
 the present persons. The linear probe pools every feature source this way, and the SSL classifier can use
-it in place of the mean over T, V and persons (``model.pool='joint_stats'``), so that the head sees which
+it in place of the mean over T, V and persons (``classifier.pool='joint_stats'``), so that the head sees which
 joint moved how, as the coordinate-statistics baseline does.
 """
 

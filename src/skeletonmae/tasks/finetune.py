@@ -2,8 +2,9 @@
 
 Recipe (defaults = the paper's): SGD, momentum 0.9 (Nesterov), lr 0.1 at batch 128 scaled linearly
 with the batch size, linear warm-up for 5 epochs, lr / 10 at epochs 90 and 100 of 110, label smoothing
-0.1, cross-entropy. Testing averages the softmax of K clips per sample and reports top-1, top-5 and mean
-class accuracy; per-sample predictions and the confusion matrix are written to files.
+0.1, cross-entropy. Testing averages the softmax of K clips per sample (``SSLClassifier.predict_clips``) and
+reports top-1, top-5 and mean class accuracy (torchmetrics, synchronised over every process, so a multi-GPU
+run tests on all of them); per-sample predictions and the confusion matrix are written to files.
 """
 
 from __future__ import annotations
@@ -17,56 +18,47 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from ..config import Config, save_config
 from ..data.annotations import read_label_map
-from ..data.datamodule import SkeletonDataModule
-from ..errors import CheckpointError
+from ..data.dataset import SkeletonData
 from ..fileio import atomic_open
-from ..metrics import classification_metrics
-from ..models.ssl import SSLClassifier
-from ..nn.graph_net import GraphNet
-from ..skeleton import get_layout
-from .pretrain import load_pretrained
-from .trainer import build_trainer, load_checkpoint, resume_path
-
-
-def build_classifier(cfg: Config, in_channels: int, num_classes: int) -> SSLClassifier:
-    m = cfg.model
-    layout = get_layout(m.layout)
-    adjacency = torch.as_tensor(layout.adjacency())
-
-    def encoder() -> GraphNet:  # G_E, the same architecture as in pre-training
-        return GraphNet(m.backbone, m.dim, m.dim, m.dim, m.encoder_layers, adjacency, norm=m.norm, act=m.act,
-                        heads=m.gat_heads)
-
-    return SSLClassifier(
-        in_channels, num_classes, encoder, layout.num_joints, cfg.data.clip_len, dim=m.dim,
-        strl_layers=m.strl_layers, joint_embedding=m.joint_embedding, person_fusion=m.person_fusion,
-        temporal_kernel=m.temporal_kernel, temporal_dilations=m.temporal_dilations,
-        temporal_strides=m.temporal_strides, head_hidden=m.head_hidden, dropout=m.dropout,
-        pool=m.pool, rezero=m.strl_rezero, drop_path=m.drop_path,
-    )
-
-
-def check_compatible(pre: Config, cfg: Config, path: str) -> None:
-    """A pre-trained encoder fits only a model of the same layout, width, depth and backbone."""
-    keys = ("layout", "dim", "encoder_layers", "backbone", "norm", "act", "joint_embedding")
-    diff = [f"model.{k}: checkpoint {getattr(pre.model, k)!r}, config {getattr(cfg.model, k)!r}" for k in keys
-            if getattr(pre.model, k) != getattr(cfg.model, k)]
-    if diff:
-        raise CheckpointError(
-            f"pre-trained checkpoint {path} does not fit this model: " + "; ".join(diff) +
-            ". Use the same values in the fine-tuning config (or pre-train again)."
-        )
+from ..models.build import FORMAT, build_classifier, check_encoder_fits, class_names, load_checkpoint, load_pretrained
+from .datamodule import SkeletonDataModule
+from .trainer import build_trainer, refuse_old_format, resume_path, test_trainer
 
 
 class FinetuneTask(L.LightningModule):
-    def __init__(self, config: dict, in_channels: int, num_classes: int, class_names: list[str] | None = None):
+    """The SSL classifier with its training step, optimiser and schedule, and its test step.
+
+    Hyper-parameters (saved in every checkpoint): the whole config, C, the number of classes, their names.
+    """
+
+    def __init__(self, config: dict, in_channels: int, num_classes: int, class_names: list[str] | None = None,
+                 format: int = FORMAT):
         super().__init__()
         self.save_hyperparameters()
         self.cfg = Config.from_dict(config)
         self.model = build_classifier(self.cfg, in_channels, num_classes)
+        self.top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
+        self.top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_results: dict = {}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> FinetuneTask:
+        """A task holding a fine-tuned classifier (any checkpoint format), for testing."""
+        from ..models.build import load_classifier
+
+        model, cfg = load_classifier(ckpt)
+        hp = ckpt["hyper_parameters"]
+        task = cls(cfg.to_dict(), int(hp["in_channels"]), int(hp["num_classes"]), class_names(ckpt))
+        task.model = model
+        return task
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        refuse_old_format(checkpoint)
 
     def training_step(self, batch, batch_idx):
         x, y, _ = batch
@@ -76,6 +68,45 @@ class FinetuneTask(L.LightningModule):
         self.log_dict({"train/loss": loss, "train/top1": acc}, prog_bar=True, on_step=True, on_epoch=True,
                       sync_dist=True, batch_size=len(y))
         return loss
+
+    def on_test_epoch_start(self) -> None:
+        self._rows: dict[str, list[torch.Tensor]] = {"index": [], "scores": [], "labels": []}
+
+    def test_step(self, batch, batch_idx):
+        x, y, index = batch
+        probs = self.model.predict_clips(x)
+        self.top1.update(probs, y)
+        self.top5.update(probs, y)
+        self.confusion.update(probs, y)
+        for key, value in zip(self._rows, (index, probs, y), strict=True):
+            self._rows[key].append(value)
+
+    def on_test_epoch_end(self) -> None:
+        confusion = self.confusion.compute()
+        support = confusion.sum(1)
+        # mean class accuracy as PYSKL defines it: recall averaged over the classes that occur in the labels
+        recall = confusion.diagonal()[support > 0].float() / support[support > 0]
+        metrics = {"top1": float(self.top1.compute()), "top5": float(self.top5.compute()),
+                   "mean_class_acc": float(recall.mean())}
+        self.log_dict({f"test/{k}": v for k, v in metrics.items()})
+        empty = {"index": (0,), "scores": (0, self.model.num_classes), "labels": (0,)}
+        rows = {k: torch.cat(v) if v else torch.zeros(empty[k], device=self.device,
+                                                      dtype=torch.float if k == "scores" else torch.long)
+                for k, v in self._rows.items()}
+        self.test_results = {**metrics, "confusion": confusion.tolist(),
+                             **{k: self._gather(v).cpu().numpy() for k, v in rows.items()}}
+        for metric in (self.top1, self.top5, self.confusion):
+            metric.reset()
+
+    def _gather(self, rows: torch.Tensor) -> torch.Tensor:
+        """The rows of every process, concatenated (processes may hold different numbers of rows)."""
+        if self.trainer.world_size == 1:
+            return rows
+        sizes = self.all_gather(torch.tensor(len(rows), device=rows.device)).tolist()
+        padded = torch.zeros(max(sizes), *rows.shape[1:], dtype=rows.dtype, device=rows.device)
+        padded[: len(rows)] = rows
+        gathered = self.all_gather(padded)  # [world, max rows, ...]
+        return torch.cat([gathered[r, :n] for r, n in enumerate(sizes)])
 
     def configure_optimizers(self):
         f = self.cfg.finetune
@@ -93,35 +124,44 @@ class FinetuneTask(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
-@torch.no_grad()
-def predict_scores(model: torch.nn.Module, loader, device: torch.device | str = "cpu") -> tuple[np.ndarray, ...]:
-    """Softmax scores averaged over the K clips of each sample: (scores [N, classes], labels [N], index [N])."""
-    model.eval().to(device)
-    scores, labels, index = [], [], []
-    for x, y, i in loader:
-        n, k = x.shape[:2]
-        prob = model(x.to(device).flatten(0, 1)).softmax(-1).reshape(n, k, -1).mean(1)
-        scores.append(prob.cpu().numpy())
-        labels.append(y.numpy())
-        index.append(i.numpy())
-    return np.concatenate(scores), np.concatenate(labels), np.concatenate(index)
-
-
-def write_evaluation(out_dir: Path, samples: list[dict], scores: np.ndarray, labels: np.ndarray,
-                     index: np.ndarray, extra: dict) -> dict:
+def write_evaluation(out_dir: Path, samples: list[dict], results: dict, extra: dict) -> dict:
     """metrics.json (with the confusion matrix) and predictions.csv (one row per sample) in ``out_dir``."""
-    metrics = classification_metrics(scores, labels, scores.shape[1])
-    report = {**extra, **metrics, "num_samples": len(labels)}
+    scores, labels, index = results["scores"], results["labels"], results["index"]
+    report = {**extra, **{k: results[k] for k in ("top1", "top5", "mean_class_acc", "confusion")},
+              "num_samples": len(labels)}
     with atomic_open(out_dir / "metrics.json", "w") as f:
         json.dump(report, f, indent=1)
     top5 = np.argsort(-scores, axis=1)[:, :5]
+    order = np.argsort(index, kind="stable")  # the split's order, whichever process tested which sample
     with atomic_open(out_dir / "predictions.csv", "w") as f:
         w = csv.writer(f)
         w.writerow(["frame_dir", "label", "pred", "score", "top5"])
-        for row, i in enumerate(index):
-            w.writerow([samples[i]["frame_dir"], labels[row], top5[row, 0], f"{scores[row, top5[row, 0]]:.4f}",
-                        " ".join(map(str, top5[row]))])
+        for row in order:
+            w.writerow([samples[index[row]]["frame_dir"], labels[row], top5[row, 0],
+                        f"{scores[row, top5[row, 0]]:.4f}", " ".join(map(str, top5[row]))])
     return report
+
+
+def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, out: Path,
+              extra: dict | None = None) -> dict:
+    """Test ``task`` on ``dm``'s test split on every process; the first writes metrics.json / predictions.csv."""
+    trainer.test(task, datamodule=dm, verbose=False)
+    if not trainer.is_global_zero:
+        return {}
+    split = dm.test_split or dm.data.cfg.data.test_split
+    report = write_evaluation(out, dm.data.test_samples(split), task.test_results,
+                              {"split": split, "test_clips": dm.data.cfg.data.test_clips, **(extra or {})})
+    print(f"{split}: top1 {report['top1']:.4f}  top5 {report['top5']:.4f}  "
+          f"mean class acc {report['mean_class_acc']:.4f}  ({report['num_samples']} samples) -> {out}/metrics.json")
+    return report
+
+
+def load_encoder_weights(task: FinetuneTask, cfg: Config, in_channels: int) -> None:
+    """Put the pre-trained encoder of ``finetune.pretrained`` into the task's classifier (checked to fit)."""
+    pretrained = cfg.finetune.pretrained
+    pre_model, pre_cfg = load_pretrained(pretrained)
+    check_encoder_fits(pre_cfg.encoder, pre_model.in_channels, cfg, in_channels, pretrained)
+    task.model.load_pretrained(pre_model.encoder_state(), cfg.finetune.pretrained_layers)
 
 
 def run_finetune(cfg: Config) -> dict:
@@ -129,52 +169,25 @@ def run_finetune(cfg: Config) -> dict:
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     resume = resume_path(cfg)
     out = Path(cfg.trainer.out_dir)
-    dm = SkeletonDataModule(cfg, cfg.finetune.batch_size)
+    dm = SkeletonDataModule.from_config(cfg, cfg.finetune.batch_size)
+    data = dm.data
     names = read_label_map(Path(cfg.data.path).parent / "label_map.txt")
-    task = FinetuneTask(cfg.to_dict(), dm.in_channels, dm.num_classes,
-                        names if names and len(names) >= dm.num_classes else None)
-    pretrained = cfg.finetune.pretrained
-    if pretrained and pretrained.lower() != "none" and resume is None:
-        pre_model, pre_cfg = load_pretrained(pretrained)
-        check_compatible(pre_cfg, cfg, pretrained)
-        if pre_model.in_channels != dm.in_channels:
-            raise CheckpointError(f"{pretrained} was pre-trained on C = {pre_model.in_channels} input channels; "
-                                  f"this data gives C = {dm.in_channels} "
-                                  "(check data.use_score, data.motion, data.bone and 2D/3D)")
-        task.model.load_pretrained(pre_model.encoder_state(), cfg.finetune.pretrained_layers)
+    task = FinetuneTask(cfg.to_dict(), data.in_channels, data.num_classes,
+                        names if names and len(names) >= data.num_classes else None)
+    if cfg.finetune.pretrained and cfg.finetune.pretrained.lower() != "none" and resume is None:
+        load_encoder_weights(task, cfg, data.in_channels)
     if cfg.finetune.freeze_encoder:
-        for enc in task.model.encoders():
-            enc.requires_grad_(False)
+        for graph in task.model.layer_graphs():
+            graph.requires_grad_(False)
     trainer = build_trainer(cfg, cfg.finetune.epochs)
     save_config(cfg, out / "config.yaml")
     start = time.time()
-    trainer.fit(task, train_dataloaders=dm.train_dataloader(), ckpt_path=resume)
-    train_seconds = time.time() - start
-    if not trainer.is_global_zero:
-        return {}
-    return test_model(task.model, dm, out, {"train_seconds": round(train_seconds, 1)})
+    trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    return test_task(task, trainer, dm, out, {"train_seconds": round(time.time() - start, 1)})
 
 
-def test_model(model: torch.nn.Module, dm: SkeletonDataModule, out: Path, extra: dict | None = None,
-               split: str | None = None) -> dict:
-    split = split or dm.cfg.data.test_split
-    device = next(model.parameters()).device
-    scores, labels, index = predict_scores(model, dm.test_dataloader(split), device)
-    report = write_evaluation(out, dm.test_samples(split), scores, labels, index,
-                              {"split": split, "test_clips": dm.cfg.data.test_clips, **(extra or {})})
-    print(f"{split}: top1 {report['top1']:.4f}  top5 {report['top5']:.4f}  "
-          f"mean class acc {report['mean_class_acc']:.4f}  ({report['num_samples']} samples) -> {out}/metrics.json")
-    return report
-
-
-def load_classifier(path: str | Path | dict, map_location="cpu") -> tuple[SSLClassifier, Config]:
-    """A fine-tuned SSL classifier and its config from a fine-tuning checkpoint (a path, or its loaded dict)."""
-    ckpt = path if isinstance(path, dict) else load_checkpoint(path, map_location)
-    hp = ckpt.get("hyper_parameters", {})
-    if not {"config", "in_channels", "num_classes"} <= set(hp):
-        raise CheckpointError(f"{'the checkpoint' if isinstance(path, dict) else path} is not a SkeletonMAE "
-                              "fine-tuning checkpoint")
-    cfg = Config.from_dict(hp["config"])
-    model = build_classifier(cfg, hp["in_channels"], hp["num_classes"])
-    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
-    return model.eval(), cfg
+def run_test(checkpoint: str | Path, cfg: Config, out: Path, split: str | None = None) -> dict:
+    """Test a fine-tuning checkpoint on ``split`` of the data ``cfg`` names (``skeletonmae test``)."""
+    task = FinetuneTask.from_checkpoint(load_checkpoint(checkpoint))
+    dm = SkeletonDataModule(SkeletonData(cfg, cfg.finetune.batch_size), split)
+    return test_task(task, test_trainer(cfg), dm, out, {"checkpoint": str(checkpoint)})

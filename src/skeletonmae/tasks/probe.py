@@ -20,8 +20,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..data.datamodule import SkeletonDataModule, SkeletonDataset, stratified_subset
+from ..data.dataset import SkeletonData, SkeletonDataset, collect, stratified_subset
 from ..metrics import classification_metrics
+from ..models.contrastive import GraphContrast
 from ..models.skeletonmae import SkeletonMAE, present_joints
 from ..nn.pooling import pool_per_joint
 
@@ -34,25 +35,25 @@ def coordinate_features(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract_features(samples: list[dict], dm: SkeletonDataModule, model: SkeletonMAE | None,
+def extract_features(samples: list[dict], data: SkeletonData, model: SkeletonMAE | GraphContrast | None,
                      batch_size: int = 64, clip: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pooled features and labels of ``samples``; ``model=None`` gives the coordinate baseline.
 
     ``clip`` picks one of the test pipeline's clips (with ``data.test_flip``, clip ``data.test_clips`` is the
     mirror image of clip 0)."""
-    dataset = SkeletonDataset(samples, dm.pipeline(train=False))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=0)
+    loader = torch.utils.data.DataLoader(SkeletonDataset(samples, data.pipeline(train=False)), batch_size=batch_size)
     if model is not None:
         model.eval()
-    feats, labels = [], []
-    for x, y, _ in loader:
+    channels = data.load().num_channels
+
+    def features(x: torch.Tensor) -> torch.Tensor:
         x = x[:, clip]  # one deterministic clip: [N, P, T, V, C]
-        present = present_joints(x).any(-1)
         # the baseline takes the coordinates alone (no data.motion, data.bone or score channels), adds velocity
-        h = coordinate_features(x[..., : dm.load().num_channels]) if model is None else model.encode(x)
-        feats.append(pool_per_joint(h, present).numpy())
-        labels.append(y.numpy())
-    return np.concatenate(feats), np.concatenate(labels)
+        h = coordinate_features(x[..., :channels]) if model is None else model.encode(x)
+        return pool_per_joint(h, present_joints(x).any(-1))
+
+    feats, labels, _ = collect(loader, features)
+    return feats, labels
 
 
 def linear_probe(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray | list[np.ndarray], np.ndarray],

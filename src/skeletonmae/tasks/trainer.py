@@ -18,10 +18,12 @@ import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from ..config import Config
-from ..errors import CheckpointError, SkeletonMAEError
+from ..errors import CheckpointError, ConfigError, SkeletonMAEError
 from ..fileio import atomic_open
+from ..models.build import FORMAT, load_checkpoint
 
 # Lightning's own deprecation noise, not actionable by a user of this package.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -39,18 +41,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint(path, map_location=map_location)
 
 
-def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint safely (tensors and plain containers only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found; check the path")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for truncated / foreign files
-        raise CheckpointError(
-            f"checkpoint {path} could not be loaded safely ({type(e).__name__}: {str(e).splitlines()[0]}); "
-            "it is truncated, not a SkeletonMAE checkpoint, or holds objects other than tensors and plain data"
-        ) from e
+def refuse_old_format(checkpoint: dict) -> None:
+    """Resuming training needs the checkpoint's own format (its optimiser state follows the parameter order)."""
+    if int(checkpoint.get("hyper_parameters", {}).get("format", 0)) < FORMAT:
+        raise CheckpointError("this run was written by an earlier version of skeletonmae (checkpoint format 0); "
+                              "its weights load for testing, prediction, export and as a pre-trained encoder, but "
+                              "its training cannot be resumed: start a new run with another --out")
 
 
 class NonFiniteLossGuard(Callback):
@@ -72,7 +68,21 @@ def last_checkpoint(out_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _trainer(cfg: Config, **kw) -> L.Trainer:
+    """A Lightning Trainer on the devices ``trainer.*`` names; a setting Lightning refuses is a ConfigError."""
+    t = cfg.trainer
+    try:
+        return L.Trainer(accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+                         precision=t.precision, deterministic=t.deterministic, enable_model_summary=False, **kw)
+    except (MisconfigurationException, ValueError, RuntimeError) as e:
+        raise ConfigError(f"the trainer settings do not work here (trainer.accelerator={t.accelerator!r}, "
+                          f"trainer.devices={t.devices!r}, trainer.strategy={t.strategy!r}, trainer.precision="
+                          f"{t.precision!r}): {str(e).splitlines()[0][:300]}") from e
+
+
 def build_trainer(cfg: Config, max_epochs: int) -> L.Trainer:
+    """The training Trainer: atomic checkpoints every epoch (``last.ckpt`` for resuming), CSV and TensorBoard logs
+    in ``trainer.out_dir``, the NaN guard, a progress bar."""
     t = cfg.trainer
     out = Path(t.out_dir)
     callbacks: list[Callback] = [
@@ -82,24 +92,23 @@ def build_trainer(cfg: Config, max_epochs: int) -> L.Trainer:
     ]
     if t.progress:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
-    return L.Trainer(
+    return _trainer(
+        cfg,
         default_root_dir=str(out),
         max_epochs=max_epochs,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        precision=t.precision,
-        deterministic=t.deterministic,
         logger=[CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=t.log_every_n_steps,
         limit_train_batches=t.limit_train_batches,
         enable_progress_bar=t.progress,
-        enable_model_summary=False,
         num_sanity_val_steps=0,
     )
+
+
+def test_trainer(cfg: Config) -> L.Trainer:
+    """A Trainer that only tests: the same devices, no logs, no checkpoints."""
+    return _trainer(cfg, logger=False, enable_checkpointing=False, enable_progress_bar=cfg.trainer.progress)
 
 
 def resume_path(cfg: Config) -> str | None:

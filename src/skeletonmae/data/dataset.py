@@ -1,16 +1,17 @@
-"""Dataset and LightningDataModule: an annotation pickle, a split and a layout in; batches out.
+"""The data of a run: an annotation pickle, its splits and the pipelines the config describes; batches out.
 
 A batch is ``(x, label, index)`` with ``x`` float32 [N, K, P, T, V, C] (K = 1 in training, K test
 clips at test time), ``label`` int64 [N] and ``index`` int64 [N] (position in the split, so
-predictions can be written next to their ``frame_dir``).
+predictions can be written next to their ``frame_dir``). No Lightning here: training wraps
+:class:`SkeletonData` in a LightningDataModule (tasks/datamodule.py); inference and figures use it as is.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -70,7 +71,7 @@ def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | 
     d = cfg.data
     return build_pipeline(
         source_layout=source_layout or d.layout,
-        target_layout=cfg.model.layout,
+        target_layout=cfg.encoder.layout,
         is_3d=is_3d,
         clip_len=d.clip_len,
         num_persons=d.num_persons,
@@ -106,11 +107,10 @@ def stratified_subset(samples: list[dict], fraction: float = 1.0, per_class: int
     return [samples[i] for i in sorted(keep)]
 
 
-class SkeletonDataModule(L.LightningDataModule):
+class SkeletonData:
     """Train / test data of one annotation file, as configured in ``cfg.data``."""
 
     def __init__(self, cfg: Config, batch_size: int, train_splits: list[str] | None = None, labelled: bool = True):
-        super().__init__()
         self.cfg, self.batch_size, self.labelled = cfg, batch_size, labelled
         self.train_splits = train_splits or [cfg.data.train_split]
         self.file: AnnotationFile | None = None
@@ -150,12 +150,12 @@ class SkeletonDataModule(L.LightningDataModule):
     def test_samples(self, split: str | None = None) -> list[dict]:
         return self.load().samples(split or self.cfg.data.test_split)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, sampler: Sampler | None = None) -> DataLoader:
         workers = self.cfg.data.num_workers
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=EpochShuffle(len(dataset), self.cfg.trainer.seed) if shuffle else None,
+            sampler=EpochShuffle(len(dataset), self.cfg.trainer.seed) if shuffle else sampler,
             drop_last=shuffle and len(dataset) > batch_size,
             num_workers=workers,
             persistent_workers=workers > 0,
@@ -167,8 +167,24 @@ class SkeletonDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(SkeletonDataset(self.train_samples(), self.pipeline(train=True)), True, self.batch_size)
 
-    def test_dataloader(self, split: str | None = None) -> DataLoader:
+    def test_dataloader(self, split: str | None = None, sampler_factory: Callable | None = None,
+                        samples: list[dict] | None = None) -> DataLoader:
+        """K test clips per sample of ``split`` (or of ``samples``); ``sampler_factory(dataset)`` may split them
+        between processes."""
         # K clips per sample make test batches K times larger: keep the number of clips per batch alike.
         clips = self.cfg.data.test_clips * (2 if self.cfg.data.test_flip else 1)
         batch = max(1, self.batch_size // clips)
-        return self._loader(SkeletonDataset(self.test_samples(split), self.pipeline(train=False)), False, batch)
+        dataset = SkeletonDataset(self.test_samples(split) if samples is None else samples, self.pipeline(train=False))
+        return self._loader(dataset, False, batch, sampler_factory(dataset) if sampler_factory else None)
+
+
+@torch.no_grad()
+def collect(loader: DataLoader, fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device | str = "cpu"
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``fn`` of every batch x [N, K, P, T, V, C] of ``loader``, concatenated: (outputs [N, ...], labels, index)."""
+    outputs, labels, index = [], [], []
+    for x, y, i in loader:
+        outputs.append(fn(x.to(device)).cpu().numpy())
+        labels.append(y.numpy())
+        index.append(i.numpy())
+    return np.concatenate(outputs), np.concatenate(labels), np.concatenate(index)
