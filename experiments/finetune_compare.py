@@ -12,7 +12,8 @@ fine-tunes from each ``--checkpoint`` (the corpus it was pre-trained on is read 
 scratch; without ``--checkpoint`` it pre-trains on the training split first (``--pretrain-epochs``).
 Test clips that are bit-identical copies of training clips (NW-UCLA has 95) are found, and the accuracy
 without them is reported beside the plain one. Writes ``results/<dataset>_finetune<name>.json`` (one row
-per run) and prints the table.
+per run, after every run) and prints the table. Runs whose ``metrics.json`` exists are read back, not run
+again (:func:`skeletonmae.grid.run_grid`), so an interrupted comparison resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from sklearn.metrics import balanced_accuracy_score
 from skeletonmae.config import Config, load_config
 from skeletonmae.data.check import duplicated_clips
 from skeletonmae.data.dataset import SkeletonData, stratified_subset
+from skeletonmae.grid import GridRun, run_grid
 from skeletonmae.models.build import load_checkpoint
 from skeletonmae.results import render_markdown, write_results
-from skeletonmae.tasks.finetune import run_finetune
 from skeletonmae.tasks.pretrain import run_pretrain
 from skeletonmae.tasks.probe import extract_features, linear_probe
 
@@ -93,6 +94,27 @@ def main(argv: list[str] | None = None) -> int:
         feats_train = extract_features(dm.train_samples(), dm, None)
         feats_test = extract_features(dm.test_samples(), dm, None)
         unique = np.array([s["frame_dir"] not in duplicates for s in dm.test_samples()])
+    path = Path(args.results) / f"{dataset}_finetune{args.name}.json"
+
+    def write(rows: list[dict]) -> Path:
+        return write_results(
+            path, f"Fine-tuning on {dataset}: SkeletonMAE pre-training vs from scratch", command, rows,
+            columns=["method", "corpus", "label_fraction", "epochs"],
+            metrics=["top1", "mean_class_acc"] + (["top1_unique", "mean_class_acc_unique"] if duplicates else []))
+
+    def row(run: GridRun, report: dict, seconds: float) -> dict:
+        name = "SSL, from scratch"
+        if run.info["pretrained"] != "none":
+            name = "SSL, SkeletonMAE pre-trained"
+            if cfg.finetune.pretrained_layers != "all":
+                name += f" (G_E in the {cfg.finetune.pretrained_layers} STRL layer only)"
+        metrics = {k: report[k] for k in ("top1", "top5", "mean_class_acc")}
+        if duplicates:
+            metrics.update(unique_metrics(run.finetune_dir / "predictions.csv", duplicates))
+        return {**run.info["common"], "method": name, "corpus": run.info["corpus"],
+                "pretrained": run.info["pretrained"] != "none", "pretrain_epochs": run.info["pretrain_epochs"],
+                "metrics": metrics, "wall_seconds": report.get("train_seconds", 0)}
+
     rows = []
     for fraction in args.fractions:
         e = round(args.epochs / fraction)
@@ -114,29 +136,14 @@ def main(argv: list[str] | None = None) -> int:
                     metrics.update(top1_unique=plain["top1"], mean_class_acc_unique=plain["mean_class_acc"])
                 rows.append({**common, "method": "coordinate statistics + logistic regression", "corpus": "none",
                              "pretrained": False, "metrics": metrics, "wall_seconds": round(time.time() - start, 1)})
+            runs = []
             for tag, pretrained, corpus, pretrain_epochs in methods:
-                run_dir = out / f"{dataset}_ft_{tag}_f{fraction}_s{seed}"
-                run = load_config(args.config, base + recipe + [
-                    f"finetune.pretrained={pretrained}", f"trainer.seed={seed}", f"data.label_seed={seed}",
-                    f"data.label_fraction={fraction}", f"trainer.out_dir={run_dir}"])
-                report = run_finetune(run)
-                name = "SSL, from scratch"
-                if pretrained != "none":
-                    name = "SSL, SkeletonMAE pre-trained"
-                    if run.finetune.pretrained_layers != "all":
-                        name += f" (G_E in the {run.finetune.pretrained_layers} STRL layer only)"
-                metrics = {k: report[k] for k in ("top1", "top5", "mean_class_acc")}
-                if duplicates:
-                    metrics.update(unique_metrics(run_dir / "predictions.csv", duplicates))
-                rows.append({**common, "method": name, "corpus": corpus, "pretrained": pretrained != "none",
-                             "pretrain_epochs": pretrain_epochs, "metrics": metrics,
-                             "wall_seconds": report.get("train_seconds", 0)})
-                path = write_results(
-                    Path(args.results) / f"{dataset}_finetune{args.name}.json",
-                    f"Fine-tuning on {dataset}: SkeletonMAE pre-training vs from scratch", command, rows,
-                    columns=["method", "corpus", "label_fraction", "epochs"],
-                    metrics=["top1", "mean_class_acc"] + (["top1_unique", "mean_class_acc_unique"] if duplicates
-                                                          else []))
+                overrides = base + recipe + [f"finetune.pretrained={pretrained}", f"trainer.seed={seed}",
+                                             f"data.label_seed={seed}", f"data.label_fraction={fraction}"]
+                info = {"common": common, "pretrained": pretrained, "corpus": corpus,
+                        "pretrain_epochs": pretrain_epochs}
+                runs.append(GridRun(out / f"{dataset}_ft_{tag}_f{fraction}_s{seed}", args.config, overrides, info=info))
+            run_grid(runs, row, write, rows=rows)  # after this seed's baseline row
     print(render_markdown(path))
     return 0
 

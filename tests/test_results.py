@@ -23,9 +23,19 @@ def test_table_shows_mean_and_spread_over_seeds_in_percent(tmp_path):
     assert data["title"] == "T" and len(data["rows"]) == 3 and data["commit"]
     table = render_markdown(path).splitlines()
     assert table[0] == "| method | seeds | top1 | top1 unique | rce |"
-    assert table[2] == "| a | 2 | 85.0 ± 5.0 | 65.0 ± 5.0 | 0.1235 ± 0.0000 |"  # population std of 80, 90
+    assert table[2] == "| a | 2 | 85.0 ± 7.1 | 65.0 ± 7.1 | 0.1235 ± 0.0000 |"  # sample std of 80, 90: 5 √2
     assert table[3] == "| b | 1 | 50.0 | 25.0 | 1.0000 |"
     assert "`python make.py`" in table[-1] and "3 rows, 2 min of run time in all" in table[-1]
+    assert table[-1].endswith("`. ± is the sample standard deviation over seeds.")
+
+
+def test_sample_std_over_three_seeds_and_no_footnote_without_spread(tmp_path):
+    rows = [{"method": "a", "seed": s, "metrics": {"top1": v}} for s, v in enumerate((0.80, 0.85, 0.93))]
+    table = render_markdown(write_results(tmp_path / "r.json", "T", "cmd", rows, columns=["method"], metrics=["top1"]))
+    assert table.splitlines()[2] == "| a | 3 | 86.0 ± 6.6 |"  # numpy: std([80, 85, 93], ddof=1) = 6.557
+    one = render_markdown(write_results(tmp_path / "one.json", "T", "cmd", rows[:1], columns=["method"],
+                                        metrics=["top1"]))
+    assert "±" not in one
 
 
 def test_readme_blocks_are_replaced_and_others_kept(tmp_path):
@@ -35,7 +45,7 @@ def test_readme_blocks_are_replaced_and_others_kept(tmp_path):
                       "<!-- /results -->\nend\n")
     assert update_readme(readme, tmp_path) == ["r"]
     text = readme.read_text()
-    assert "old" not in text and "| a | 2 | 85.0 ± 5.0 |" in text and "keep" in text
+    assert "old" not in text and "| a | 2 | 85.0 ± 7.1 |" in text and "keep" in text
     assert text.startswith("intro\n") and text.endswith("end\n")
 
 

@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from conftest import shared_pickle  # noqa: E402
 
 from skeletonmae import viz  # noqa: E402
+from skeletonmae.cli.visualize import add_visualize_parser  # noqa: E402
 from skeletonmae.config import EncoderConfig, MAEConfig  # noqa: E402
 from skeletonmae.errors import SkeletonMAEError  # noqa: E402
 from skeletonmae.models.skeletonmae import SkeletonMAE, centred  # noqa: E402
@@ -203,7 +204,7 @@ def test_curves_png(tmp_path, pretrained):
 # -- CLI glue ---------------------------------------------------------------------------------------------------
 def run_cli(argv):
     parser = argparse.ArgumentParser(prog="skeletonmae")
-    viz.add_visualize_parser(parser.add_subparsers(dest="command", required=True))
+    add_visualize_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,10 +1,10 @@
 """Ablation runner: a grid of config overrides, each cell pre-trained and fine-tuned, as one table (paper §4.4).
 
 A cell is a list of ``section.key=value`` overrides on top of the base config. It is pre-trained (unless
-``finetune.pretrained=none`` or a checkpoint is given) and fine-tuned, for every seed. Cells whose
-``metrics.json`` already exists are read back instead of run, so an interrupted ablation resumes where it
-stopped. The rows go to ``results/ablation_<name>.json`` (config overrides, seed, metrics, wall time) and
-the table to ``<out>/table.md``.
+``finetune.pretrained=none`` or a checkpoint is given) and fine-tuned, for every seed, by
+:func:`skeletonmae.grid.run_grid`: cells whose ``metrics.json`` already exists are read back instead of run,
+so an interrupted ablation resumes where it stopped. The rows go to ``results/ablation_<name>.json`` (config
+overrides, seed, metrics, wall time) and the table to ``<out>/table.md``.
 
 Two cell items steer the stages instead of overriding a key: ``finetune.pretrained=none|auto|CKPT`` (from
 scratch, pre-train here, or a given checkpoint) and ``pretrain.config=NAME`` (pre-train with another
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from pathlib import Path
 
 import yaml
 
-from .config import load_config
 from .errors import ConfigError
+from .grid import GridRun, run_grid
 from .results import render_markdown, write_results
 
 
@@ -68,35 +67,29 @@ def run_ablation(config: str, cells: list[list[str]], name: str, title: str, out
                  overrides: list[str] | None = None, results_dir: str | Path = "results",
                  command: str = "") -> Path:
     """Run (or read back) every cell x seed; write the results file and ``out/table.md``; return the file."""
-    from .tasks.finetune import run_finetune
-    from .tasks.pretrain import run_pretrain
-
     out, overrides = Path(out), list(overrides or [])
-    for cell in cells:  # validate the whole grid before spending hours on it
-        _, source, body = _split_cell(cell)
-        load_config(config, overrides + body)
-        if source:
-            load_config(source, overrides + body)
-    rows = []
+    path = Path(results_dir) / f"ablation_{name}.json"
+    runs = []
     for index, cell in enumerate(cells):
         for seed in seeds:
             run_dir = out / f"cell{index:02d}_seed{seed}"
             base = overrides + [f"trainer.seed={seed}", "trainer.resume=true"]
             pretrained, source, body = _split_cell(cell)
-            metrics_file = run_dir / "finetune" / "metrics.json"
-            start = time.time()
-            if not metrics_file.is_file():
-                if pretrained == "auto":
-                    pre = load_config(source or config, base + body + [f"trainer.out_dir={run_dir / 'pretrain'}"])
-                    pretrained = str(run_pretrain(pre))
-                ft = load_config(config, base + body + [f"finetune.pretrained={pretrained}",
-                                                        f"trainer.out_dir={run_dir / 'finetune'}"])
-                run_finetune(ft)
-            report = json.loads(metrics_file.read_text())
-            rows.append({"cell": " ".join(cell), "seed": seed, "pretrained": pretrained != "none",
-                         "overrides": cell, "metrics": {k: report[k] for k in ("top1", "top5", "mean_class_acc")},
-                         "wall_seconds": round(time.time() - start, 1)})
-            path = write_results(Path(results_dir) / f"ablation_{name}.json", title, command, rows, columns=["cell"])
+            info = {"cell": cell, "seed": seed, "pretrained": pretrained != "none"}
+            if pretrained == "auto":  # pre-train here (on the source config's data, if any), fine-tune from it
+                runs.append(GridRun(run_dir / "finetune", config, base + body, pretrain_dir=run_dir / "pretrain",
+                                    pretrain_config=source, pretrain_overrides=base + body, info=info))
+            else:  # from scratch ('none') or from a given checkpoint
+                runs.append(GridRun(run_dir / "finetune", config, base + body + [f"finetune.pretrained={pretrained}"],
+                                    info=info))
+
+    def row(run: GridRun, report: dict, seconds: float) -> dict:
+        cell = run.info["cell"]
+        return {"cell": " ".join(cell), "seed": run.info["seed"], "pretrained": run.info["pretrained"],
+                "overrides": cell, "metrics": {k: report[k] for k in ("top1", "top5", "mean_class_acc")},
+                "wall_seconds": round(seconds, 1)}
+
+    run_grid(runs, row, lambda rows: write_results(path, title, command, rows, columns=["cell"]))
     (out / "table.md").parent.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(f"# {title}\n\n{render_markdown(path)}\n")
     return path

@@ -12,7 +12,6 @@ the warning is harmless (it is silenced here).
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
@@ -147,40 +146,3 @@ def example_input(model: nn.Module, cfg, batch: int = 2, seed: int = 0) -> torch
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     x[-1, 1:] = 0
     return x
-
-
-def cmd_export(args) -> int:
-    from .models.build import load_classifier
-
-    if args.batch < 1 or args.repeats < 1:
-        raise ConfigError(f"--batch and --repeats must be >= 1, got {args.batch} and {args.repeats}")
-    model, cfg = load_classifier(args.checkpoint)
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "model.onnx"
-    export_onnx(model, out, example_input(model, cfg, args.batch), opset=args.opset)
-    print(f"wrote {out}")
-    if args.no_check:
-        return 0
-    check = example_input(model, cfg, args.batch + 1, seed=1)  # another batch size: the batch axis is dynamic
-    print(f"parity (max |logits torch - onnxruntime|, batch {len(check)}): {onnx_parity(model, out, check):.3g}")
-    lat = benchmark_latency(model, out, check, repeats=args.repeats)
-    print(f"latency, median ms per batch ({lat['threads']} thread(s), {args.repeats} runs):")
-    print(f"  {'batch':>5}  {'eager':>9}  {'onnxruntime':>11}")
-    for n in (1, 64):
-        print(f"  {n:>5}  {lat[f'torch_ms_b{n}']:>9.2f}  {lat[f'ort_ms_b{n}']:>11.2f}")
-    return 0
-
-
-def add_export_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``export`` subcommand to an argparse subparsers object; returns its parser."""
-    desc = ("export a fine-tuned classifier to ONNX (input 'skeleton' [batch, P, T, V, C], output 'logits'), "
-            "then compare it with PyTorch and time both")
-    p = subparsers.add_parser("export", help="export a fine-tuned checkpoint to ONNX", description=desc)
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="fine-tuning checkpoint")
-    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")
-    p.add_argument("--out", metavar="PATH", help="output file (default: model.onnx beside the checkpoint)")
-    p.add_argument("--batch", type=int, default=2, help="batch size of the example input (default 2)")
-    p.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--repeats", type=int, default=20, help="timed runs per latency measurement (default 20)")
-    p.add_argument("--no-check", action="store_true", help="skip the parity check and the latency table")
-    p.set_defaults(func=cmd_export)
-    return p

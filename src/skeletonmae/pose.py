@@ -6,6 +6,8 @@ dataset from their own clips::
     clips = [extract_poses(p, label=y) for p, y in videos]
     write_pose_pickle(clips, "my_data.pkl", split_name="test")
 
+or, from the shell, ``python -m skeletonmae.cli.pose VIDEO [VIDEO ...] --out my_data.pkl``.
+
 The estimator is MediaPipe's legacy Pose solution (BlazePose, ``model_complexity=1``), whose model ships
 inside the pip package, so extraction runs offline. It is an optional extra, imported only when used:
 
@@ -291,35 +293,3 @@ def write_pose_pickle(clips: list[dict], path: str | os.PathLike, split_name: st
     if problems:
         raise DataError(f"{path}: not written, {len(problems)} problem(s):\n  " + "\n  ".join(problems[:10]))
     return save_annotations(path, clips, data["split"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m skeletonmae.pose VIDEO [VIDEO ...] --out clips.pkl``: videos to an annotation pickle.
-
-    Runs in MediaPipe's environment (.venv-pose); classify the result in the main one with
-    ``skeletonmae predict --checkpoint CKPT clips.pkl --layout coco17``.
-    """
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m skeletonmae.pose", description=main.__doc__.split("\n")[0])
-    parser.add_argument("videos", nargs="+")
-    parser.add_argument("--out", required=True, help="annotation pickle to write (layout coco17)")
-    parser.add_argument("--label", type=int, default=0, help="label stored with every clip (default 0)")
-    parser.add_argument("--max-persons", type=int, default=2)
-    args = parser.parse_args(argv)
-    try:
-        clips = [extract_poses(v, label=args.label, max_persons=args.max_persons) for v in args.videos]
-        path = write_pose_pickle(clips, args.out)
-    except SkeletonMAEError as e:
-        print(f"skeletonmae.pose: error: {e}", file=sys.stderr)
-        return 2
-    found = [float((c["keypoint_score"][0].max(-1) > 0).mean()) for c in clips]
-    for clip, share in zip(clips, found, strict=True):
-        print(f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in {share:.0%} of them")
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,7 +3,7 @@
 A results file is ``{"title": ..., "command": ..., "rows": [row, ...]}``; each row holds at least
 dataset, split, protocol, method, pretrained, label share, seed, epochs, metrics and wall seconds,
 plus the git commit the numbers were produced at. ``render_markdown`` turns a file into the table the
-README shows (mean ± std over seeds when a configuration has several), and
+README shows (mean ± sample std over seeds when a configuration has several), and
 ``update_readme`` replaces the block between ``<!-- results:NAME -->`` and ``<!-- /results -->``.
 """
 
@@ -49,6 +49,12 @@ def write_results(path: str | Path, title: str, command: str, rows: list[dict], 
 
 
 def render_markdown(path: str | Path) -> str:
+    """A results file as a markdown table, one line per configuration (the rows' ``columns`` values).
+
+    A configuration run with several seeds shows ``mean ± std``, std being the sample standard deviation over
+    the seeds (ddof = 1); with one seed, its value. Accuracies are in %. A footer names the command, the
+    commit and the rows' file, and says what ± is when the table shows one.
+    """
     data = json.loads(Path(path).read_text())
     columns, metrics = data["columns"], data.get("metrics", list(METRICS))
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -61,14 +67,15 @@ def render_markdown(path: str | Path) -> str:
         for m in metrics:
             scale, digits = (100, 1) if m.removesuffix("_unique") in ACCURACIES else (1, 4)
             vals = np.array([r["metrics"][m] for r in rows]) * scale
-            cells.append(f"{vals.mean():.{digits}f} ± {vals.std():.{digits}f}" if len(vals) > 1
+            cells.append(f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}" if len(vals) > 1
                          else f"{vals[0]:.{digits}f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     wall = sum(r.get("wall_seconds", 0) for r in data["rows"])
     spent = f", {len(data['rows'])} rows, {wall / 60:.0f} min of run time in all" if wall else ""
+    spread = " ± is the sample standard deviation over seeds." if any(len(g) > 1 for g in groups.values()) else ""
     lines.append(f"Produced by `{data['command']}` at commit `{data['commit']}`{spent}; rows in "
-                 f"`{Path(path).as_posix()}`.")
+                 f"`{Path(path).as_posix()}`.{spread}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 confusion matrices (Fig. 4c) and training curves.
 
 Every figure is drawn with matplotlib's Agg backend (no screen needed), written atomically (temporary file,
-then rename) and closed. The ``visualize`` command of the CLI is built by :func:`add_visualize_parser`.
+then rename) and closed. The ``visualize`` command of the CLI (:mod:`skeletonmae.cli.visualize`) draws them.
 
 Reconstruction in joint space: SkeletonMAE predicts reconstruction *targets*, trained with a cosine loss,
 so for ``target='coords'`` (and the centre frame of ``target='window'``) the prediction is the direction of
@@ -14,7 +14,6 @@ features, which have no place in joint space.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -379,126 +378,3 @@ def plot_curves(run_dir: str | Path, path: str | Path) -> Path:
     fig.suptitle(f"Training curves: {run_dir.name or run_dir.resolve().name}")
     fig.tight_layout()
     return save_figure(fig, path)
-
-
-# -- command line ----------------------------------------------------------------------------------------------
-def _class_names_for(data_path: str | Path | None, num: int | None = None) -> list[str] | None:
-    from .data.annotations import read_label_map
-
-    if not data_path:
-        return None
-    names = read_label_map(Path(data_path).parent / "label_map.txt")
-    if names and num is not None and len(names) < num:
-        return None
-    return names
-
-
-def _datamodule(cfg, data: str | None):
-    from .config import with_overrides
-    from .data.dataset import SkeletonData
-
-    if data:
-        cfg = with_overrides(cfg, [f"data.path={data}"])
-    return cfg, SkeletonData(cfg, batch_size=32)
-
-
-def cmd_reconstruction(args) -> int:
-    from .models.build import load_pretrained
-
-    model, cfg = load_pretrained(args.checkpoint)
-    cfg, dm = _datamodule(cfg, args.data)
-    split = args.split or cfg.data.test_split
-    samples = dm.test_samples(split)
-    if not 0 <= args.index < len(samples):
-        raise SkeletonMAEError(f"--index {args.index} is outside split '{split}' (0..{len(samples) - 1})")
-    sample = samples[args.index]
-    x = torch.from_numpy(dm.pipeline(train=False)(sample)["keypoint"][0])  # first test clip: [P, T, V, C]
-    names = _class_names_for(cfg.data.path)
-    title = (f"SkeletonMAE reconstruction (target={model.target}): {sample['frame_dir']}, "
-             f"{_class_name(names, int(sample['label']))}")
-    path = plot_reconstruction(model, x, cfg.encoder.layout, args.out, frames=args.frames, seed=args.seed,
-                               title=title, y_down=not dm.is_3d)
-    print(f"wrote {path}")
-    return 0
-
-
-@torch.no_grad()
-def _classifier_features(model, samples: list[dict], dm) -> tuple[np.ndarray, np.ndarray]:
-    from .data.dataset import SkeletonDataset, collect
-
-    loader = torch.utils.data.DataLoader(SkeletonDataset(samples, dm.pipeline(train=False)), batch_size=32)
-    model.eval()
-    feats, labels, _ = collect(loader, lambda x: model.forward_features(x[:, 0]))  # the first test clip
-    return feats, labels
-
-
-def cmd_pca(args) -> int:
-    from .models.build import load_checkpoint, load_classifier, load_pretrained
-
-    ckpt = load_checkpoint(args.checkpoint)
-    hp = ckpt.get("hyper_parameters", {})
-    finetuned = "num_classes" in hp
-    model, cfg = load_classifier(ckpt) if finetuned else load_pretrained(ckpt)
-    cfg, dm = _datamodule(cfg, args.data)
-    split = args.split or cfg.data.test_split
-    samples = dm.test_samples(split)
-    classes = args.classes if args.classes else sorted({int(s["label"]) for s in samples})[:5]
-    samples = [s for s in samples if int(s["label"]) in set(classes)]
-    if not samples:
-        raise SkeletonMAEError(f"split '{split}' has no clips of classes {classes}")
-    if finetuned:
-        feats, labels = _classifier_features(model, samples, dm)
-        kind = "fine-tuned SSL features"
-    else:
-        from .tasks.probe import extract_features
-
-        feats, labels = extract_features(samples, dm, model)
-        kind = "pre-trained encoder features (pooled per joint)"
-    names = hp.get("class_names") or _class_names_for(cfg.data.path)
-    path = plot_embedding_pca(feats, labels, names, args.out, classes=classes,
-                              title=f"2D PCA of {kind}\n{Path(cfg.data.path).stem}, split '{split}'")
-    print(f"wrote {path}")
-    return 0
-
-
-def cmd_confusion(args) -> int:
-    metrics_path = Path(args.metrics)
-    if not metrics_path.is_file():
-        raise SkeletonMAEError(f"{metrics_path} not found; give the metrics.json a fine-tuning or test run wrote")
-    try:
-        report = json.loads(metrics_path.read_text())
-    except json.JSONDecodeError as e:
-        raise SkeletonMAEError(f"{metrics_path} is not valid JSON ({e})") from e
-    if not isinstance(report, dict) or "confusion" not in report:
-        raise SkeletonMAEError(f"{metrics_path} has no 'confusion' matrix; give the metrics.json of fine-tuning")
-    confusion = report["confusion"]
-    names = None
-    if args.labels:
-        from .data.annotations import read_label_map
-
-        names = read_label_map(args.labels)
-        if names is None:
-            raise SkeletonMAEError(f"label map {args.labels} not found")
-    else:  # the run's config names the data file, beside which label_map.txt may sit
-        config = metrics_path.parent / "config.yaml"
-        if config.is_file():
-            from .config import load_config
-
-            try:
-                names = _class_names_for(load_config(config).data.path)
-            except SkeletonMAEError:
-                names = None
-    split = report.get("split")
-    title = "Confusion matrix" + (f" ({split} split)" if split else "")
-    path = plot_confusion(confusion, names, args.out, normalize=not args.counts, title=title)
-    print(f"wrote {path}")
-    return 0
-
-
-def cmd_curves(args) -> int:
-    path = plot_curves(args.run, args.out)
-    print(f"wrote {path}")
-    return 0
-
-
-from .viz_cli import add_visualize_parser  # noqa: E402,F401  (the parser lives in a light module)

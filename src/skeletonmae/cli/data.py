@@ -1,0 +1,92 @@
+"""The ``data`` commands: check, generate (demo), pool and convert annotation pickles."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import ConfigError
+
+
+def cmd_data_check(args) -> int:
+    from ..data.check import check_file
+
+    report, ok = check_file(args.file, layout=args.layout, num_classes=args.num_classes)
+    print(report)
+    return 0 if ok else 1
+
+
+def cmd_data_demo(args) -> int:
+    from ..data.synthetic import write_demo_pickle
+
+    path = write_demo_pickle(args.out, num_per_class=args.per_class, seed=args.seed)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_data_pool(args) -> int:
+    from ..data.pool import write_pool
+
+    sources = []
+    for spec in args.sources:
+        path, sep, layout = spec.rpartition(":")
+        if not sep or not path:
+            raise ConfigError(f"source '{spec}': write it as PATH:LAYOUT, e.g. penn_action.pkl:penn13")
+        sources.append((path, layout))
+    path = write_pool(args.out, sources, args.layout, args.exclude)
+    print(f"wrote {path}; pre-train on it with data.path={path} data.layout={args.layout} 'pretrain.splits=[pool]'")
+    return 0
+
+
+def cmd_data_convert_ntu(args) -> int:
+    from ..data.ntu import convert_ntu
+
+    path = convert_ntu(args.skeleton_dir, args.out, benchmark=args.benchmark, mode=args.mode,
+                       max_persons=args.max_persons, missing_file_list=args.missing)
+    print(f"wrote {path}; check it with: skeletonmae data check {path} --layout ntu25")
+    return 0
+
+
+def add_data_parser(sub) -> argparse.ArgumentParser:
+    """Add the ``data`` command (check, demo, pool, convert ntu) to a CLI's subparsers."""
+    data = sub.add_parser("data", help="check, convert or generate annotation pickles",
+                          description="check, convert or generate annotation pickles")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p = dsub.add_parser("check", help="validate an annotation pickle and summarise it",
+                        description="validate an annotation pickle and print a summary and every problem found; "
+                        "exit code 0 when the file is usable")
+    p.add_argument("file")
+    p.add_argument("--layout", help="the layout the file should have (e.g. coco17, penn13, kinect20)")
+    p.add_argument("--num-classes", type=int, help="labels must be below this")
+    p.set_defaults(func=cmd_data_check)
+    p = dsub.add_parser("demo", help="write the embedded synthetic demo dataset as a pickle",
+                        description="write the embedded synthetic COCO-17 demo dataset as an annotation pickle")
+    p.add_argument("out", help="output .pkl path")
+    p.add_argument("--per-class", type=int, default=40, help="clips per class (default 40)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_data_demo)
+
+    p = dsub.add_parser("pool", help="pool several pickles, mapped to one layout, as a pre-training corpus",
+                        description="map the joints of several annotation pickles to one layout and write them as "
+                        "one pickle; split 'pool' holds every clip outside the --exclude splits (3D clips join a "
+                        "2D pool as front views)")
+    p.add_argument("out", help="output .pkl path")
+    p.add_argument("sources", nargs="+", metavar="PATH:LAYOUT", help="a source pickle and its layout")
+    p.add_argument("--layout", default="coco17", help="the layout of the pool (default coco17)")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="DATASET/SPLIT",
+                   help="splits kept out of 'pool' (e.g. penn_action/test); DATASET is the pickle's file name")
+    p.set_defaults(func=cmd_data_pool)
+
+    convert = dsub.add_parser("convert", help="convert other formats to annotation pickles",
+                              description="convert other formats to annotation pickles")
+    csub = convert.add_subparsers(dest="convert_command", metavar="FORMAT", required=True)
+    p = csub.add_parser("ntu", help="NTU RGB+D raw .skeleton files",
+                        description="convert a folder of NTU RGB+D .skeleton files (3D joints, or 2D colour "
+                        "coordinates) with the standard splits (NTU-60 xsub/xview, NTU-120 xsub/xset)")
+    p.add_argument("skeleton_dir")
+    p.add_argument("out", help="output .pkl path")
+    p.add_argument("--benchmark", choices=["ntu60", "ntu120"], default="ntu60")
+    p.add_argument("--mode", choices=["3d", "2d"], default="3d")
+    p.add_argument("--max-persons", type=int, default=2)
+    p.add_argument("--missing", metavar="FILE", help="text file listing samples to skip (one name per line)")
+    p.set_defaults(func=cmd_data_convert_ntu)
+    return data

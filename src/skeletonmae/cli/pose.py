@@ -1,0 +1,45 @@
+"""Videos to an annotation pickle, with MediaPipe Pose (:mod:`skeletonmae.pose`)::
+
+    .venv-pose/bin/python -m skeletonmae.cli.pose VIDEO [VIDEO ...] --out clips.pkl
+
+A command of its own, not one of ``skeletonmae``'s: it runs in MediaPipe's environment, which has numpy and
+MediaPipe but neither torch nor PyYAML, so this module and :mod:`skeletonmae.cli` import neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import SkeletonMAEError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m skeletonmae.cli.pose VIDEO [VIDEO ...] --out clips.pkl``: videos to an annotation pickle.
+
+    Runs in MediaPipe's environment (.venv-pose); classify the result in the main one with
+    ``skeletonmae predict --checkpoint CKPT clips.pkl --layout coco17``.
+    """
+    from ..pose import extract_poses, write_pose_pickle
+
+    parser = argparse.ArgumentParser(prog="python -m skeletonmae.cli.pose", description=main.__doc__.split("\n")[0])
+    parser.add_argument("videos", nargs="+")
+    parser.add_argument("--out", required=True, help="annotation pickle to write (layout coco17)")
+    parser.add_argument("--label", type=int, default=0, help="label stored with every clip (default 0)")
+    parser.add_argument("--max-persons", type=int, default=2)
+    args = parser.parse_args(argv)
+    try:
+        clips = [extract_poses(v, label=args.label, max_persons=args.max_persons) for v in args.videos]
+        path = write_pose_pickle(clips, args.out)
+    except SkeletonMAEError as e:
+        print(f"skeletonmae.cli.pose: error: {e}", file=sys.stderr)
+        return 2
+    found = [float((c["keypoint_score"][0].max(-1) > 0).mean()) for c in clips]
+    for clip, share in zip(clips, found, strict=True):
+        print(f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in {share:.0%} of them")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
