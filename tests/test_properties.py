@@ -47,7 +47,7 @@ def test_sample_is_refused_or_transforms_to_finite_batch(ann, train, clip_len):
     pipe = build_pipeline(source_layout=layout, target_layout=layout, is_3d=is_3d, clip_len=clip_len,
                           num_persons=2, train=train, num_clips=2, pixel_noise=1.0, rotate_deg=10, scale=0.1)
     with np.errstate(over="ignore"):
-        out = pipe(ann)["keypoint"]
+        out = pipe(ann, np.random.default_rng(0))["keypoint"]
     k = 1 if train else 2
     assert out.shape == (k, 2, clip_len, kp.shape[2], kp.shape[3]) and out.dtype == np.float32
     assert np.isfinite(out).all()

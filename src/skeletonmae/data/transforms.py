@@ -6,9 +6,13 @@ and leaves the pipeline as ``keypoint`` float32 [K, P, T, V, C'] (K clips, P per
     MapJoints -> SelectPersons -> UniformSample -> PixelNoise -> Normalize2D / Normalize3D
               -> RandomRotateScale -> Flip -> FormatChannels
 
+Every transform is called as ``t(sample, rng)``: its randomness comes only from the ``numpy.random.Generator``
+it is handed (:class:`Compose` passes one Generator through all of them), never from numpy's global state,
+so a sample's augmentation is a function of the Generator's seed alone (see ``SkeletonDataset``). Layouts
+are resolved once, by :func:`build_pipeline`, and handed to the transforms as :class:`Layout` objects.
+
 Transforms never write into the arrays of the loaded file (they are shared by every epoch and, after a
-fork, by every data-loader worker). Randomness comes from numpy's global generator, which Lightning
-seeds per worker (``seed_everything(workers=True)``), so a seeded run is repeatable.
+fork, by every data-loader worker).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 from ..skeleton import Layout, get_layout, map_joints
 
 Sample = dict
+Transform = Callable[[Sample, np.random.Generator], Sample]
 
 
 def _scores(sample: Sample) -> np.ndarray:
@@ -30,15 +35,15 @@ def _scores(sample: Sample) -> np.ndarray:
 
 
 class Compose:
-    """Apply transforms in order."""
+    """Apply transforms in order, each drawing from the one Generator ``rng``."""
 
-    def __init__(self, transforms: Sequence[Callable[[Sample], Sample]]):
+    def __init__(self, transforms: Sequence[Transform]):
         self.transforms = list(transforms)
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         sample = dict(sample)
         for t in self.transforms:
-            sample = t(sample)
+            sample = t(sample, rng)
         return sample
 
     def __repr__(self) -> str:
@@ -48,10 +53,10 @@ class Compose:
 class MapJoints:
     """Carry the sample from the file's layout into the model's (absent joints: 0, score 0)."""
 
-    def __init__(self, source: str | Layout, target: str | Layout):
-        self.source, self.target = get_layout(source), get_layout(target)
+    def __init__(self, source: Layout, target: Layout):
+        self.source, self.target = source, target
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = map_joints(sample["keypoint"], _scores(sample), self.source, self.target)
         return {**sample, "keypoint": kp, "keypoint_score": sc}
 
@@ -65,7 +70,7 @@ class SelectPersons:
     def __init__(self, num_persons: int = 2):
         self.num_persons = num_persons
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)
         order = np.argsort(-sc.sum(axis=(1, 2)), kind="stable")[: self.num_persons]
         kp, sc = kp[order], sc[order]
@@ -91,26 +96,26 @@ class UniformSample:
             raise ValueError(f"short must be 'loop' or 'pad', got {short!r}")
         self.clip_len, self.num_clips, self.test_mode, self.short = clip_len, num_clips, test_mode, short
 
-    def indices(self, num_frames: int) -> np.ndarray:
-        """Frame indices [K, clip_len]."""
+    def indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+        """Frame indices [K, clip_len] (in training drawn from ``rng``; at test time ``rng`` is not used)."""
         t, k = self.clip_len, self.num_clips
         if num_frames < t:
             if self.short == "pad":
                 idx = np.minimum(np.arange(t), num_frames - 1)
                 return np.broadcast_to(idx, (k, t)).copy()
-            starts = np.arange(k) * num_frames // k if self.test_mode else np.random.randint(num_frames, size=k)
+            starts = np.arange(k) * num_frames // k if self.test_mode else rng.integers(num_frames, size=k)
             return (starts[:, None] + np.arange(t)) % num_frames
         bounds = np.arange(t + 1) * num_frames // t  # segment i covers [bounds[i], bounds[i+1])
         length = bounds[1:] - bounds[:-1]
         if self.test_mode:
             frac = (np.arange(k)[:, None] + 0.5) / k
         else:
-            frac = np.random.rand(k, t)
+            frac = rng.random((k, t))
         return bounds[:-1] + (frac * length).astype(np.int64)
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)
-        idx = self.indices(kp.shape[1])
+        idx = self.indices(kp.shape[1], rng)
         return {**sample, "keypoint": np.moveaxis(kp[:, idx], 1, 0), "keypoint_score": np.moveaxis(sc[:, idx], 1, 0)}
 
 
@@ -120,11 +125,11 @@ class PixelNoise:
     def __init__(self, std: float = 1.0):
         self.std = std
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if self.std <= 0:
             return sample
         kp, sc = sample["keypoint"], _scores(sample)
-        noise = np.random.normal(0.0, self.std, kp.shape).astype(kp.dtype)
+        noise = rng.normal(0.0, self.std, kp.shape).astype(kp.dtype)
         return {**sample, "keypoint": kp + noise * (sc[..., None] > 0)}
 
 
@@ -140,7 +145,7 @@ class Normalize2D:
             raise ValueError(f"mode must be 'fix' or 'auto', got {mode!r}")
         self.mode, self.threshold = mode, threshold
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)
         keep = sc > self.threshold
         if self.mode == "fix":
@@ -166,10 +171,10 @@ class Normalize3D:
     metres and in millimetres end up alike.
     """
 
-    def __init__(self, layout: str | Layout):
-        self.center = get_layout(layout).center
+    def __init__(self, layout: Layout):
+        self.center = layout.center
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)
         present = sc > 0
         ref = present[..., 0, :, self.center]  # [..., T] of the first person
@@ -191,12 +196,12 @@ class RandomRotateScale:
     def __init__(self, max_deg: float = 0.0, scale: float = 0.0):
         self.max_deg, self.scale = max_deg, scale
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         if self.max_deg <= 0 and self.scale <= 0:
             return sample
         kp = sample["keypoint"]
-        a = np.deg2rad(np.random.uniform(-self.max_deg, self.max_deg))
-        s = np.random.uniform(1 - self.scale, 1 + self.scale, size=kp.shape[-1])
+        a = np.deg2rad(rng.uniform(-self.max_deg, self.max_deg))
+        s = rng.uniform(1 - self.scale, 1 + self.scale, size=kp.shape[-1])
         c, n = np.cos(a), np.sin(a)
         rot = np.array([[c, 0, n], [0, 1, 0], [-n, 0, c]] if kp.shape[-1] == 3 else [[c, -n], [n, c]])
         rot = (rot * s[:, None]).astype(np.float32)
@@ -212,16 +217,16 @@ class Flip:
     (all-zero) joints stay zero.
     """
 
-    def __init__(self, layout: str | Layout, p: float = 0.5, both: bool = False):
-        self.twin, self.p, self.both = get_layout(layout).mirror(), p, both
+    def __init__(self, layout: Layout, p: float = 0.5, both: bool = False):
+        self.twin, self.p, self.both = layout.mirror(), p, both
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)  # [K, P, T, V, C], [K, P, T, V]
         mirrored = kp[..., self.twin, :] * np.array([-1] + [1] * (kp.shape[-1] - 1), np.float32)
         if self.both:
             return {**sample, "keypoint": np.concatenate([kp, mirrored]),
                     "keypoint_score": np.concatenate([sc, sc[..., self.twin]])}
-        flip = np.random.rand(kp.shape[0]) < self.p  # one draw per clip
+        flip = rng.random(kp.shape[0]) < self.p  # one draw per clip
         where = flip.reshape(-1, *[1] * (kp.ndim - 1))
         return {**sample, "keypoint": np.where(where, mirrored, kp),
                 "keypoint_score": np.where(where[..., 0], sc[..., self.twin], sc)}
@@ -240,7 +245,7 @@ class FormatChannels:
         self.use_score, self.motion = use_score, motion
         self.parents = None if bone_parents is None else np.asarray(bone_parents)
 
-    def __call__(self, sample: Sample) -> Sample:
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp = sample["keypoint"].astype(np.float32, copy=False)  # [..., T, V, C]
         parts = [kp]
         present = kp.any(-1, keepdims=True) if self.motion or self.parents is not None else None
@@ -276,16 +281,19 @@ def build_pipeline(
     flip: float = 0.0,
     test_flip: bool = False,
 ) -> Compose:
-    """The standard pipeline for training (one random clip, augmented) or testing (K fixed clips)."""
-    steps: list[Callable[[Sample], Sample]] = []
-    if get_layout(source_layout).name != get_layout(target_layout).name:
-        steps.append(MapJoints(source_layout, target_layout))
+    """The standard pipeline for training (one random clip, augmented) or testing (K fixed clips).
+
+    The layouts are looked up here, once; the transforms get the :class:`Layout` objects."""
+    source, target = get_layout(source_layout), get_layout(target_layout)
+    steps: list[Transform] = []
+    if source.name != target.name:
+        steps.append(MapJoints(source, target))
     steps += [
         SelectPersons(num_persons),
         UniformSample(clip_len, num_clips=1 if train else num_clips, test_mode=not train),
     ]
     if is_3d:
-        steps.append(Normalize3D(target_layout))
+        steps.append(Normalize3D(target))
     else:
         if train:
             steps.append(PixelNoise(pixel_noise))
@@ -293,8 +301,8 @@ def build_pipeline(
     if train:
         steps.append(RandomRotateScale(rotate_deg, scale))
         if flip > 0:
-            steps.append(Flip(target_layout, p=flip))
+            steps.append(Flip(target, p=flip))
     elif test_flip:
-        steps.append(Flip(target_layout, both=True))
-    steps.append(FormatChannels(use_score, motion, get_layout(target_layout).parents() if bone else None))
+        steps.append(Flip(target, both=True))
+    steps.append(FormatChannels(use_score, motion, target.parents() if bone else None))
     return Compose(steps)
