@@ -1,12 +1,14 @@
 import numpy as np
 import pytest
 import torch
-from conftest import DATASETS, make_sample, shared_pickle
+from conftest import DATASETS, STICK, make_sample, shared_pickle
 
 from skeletonmae.config import load_config
 from skeletonmae.data.annotations import load_annotations
 from skeletonmae.data.datamodule import SkeletonDataModule, stratified_subset
 from skeletonmae.data.transforms import (
+    BODY_TORSO_2D,
+    BODY_TORSO_3D,
     Flip,
     FormatChannels,
     Normalize2D,
@@ -17,6 +19,7 @@ from skeletonmae.data.transforms import (
     UniformSample,
     build_pipeline,
 )
+from skeletonmae.errors import ConfigError
 from skeletonmae.skeleton import get_layout
 
 RNG = np.random.default_rng(0)  # for transforms that draw nothing
@@ -77,6 +80,125 @@ def test_normalize3d_is_unit_independent():
     b = Normalize3D(get_layout("florence15"))(ann_mm, RNG)["keypoint"]
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert abs(np.sqrt((a**2).sum(-1).mean()) - 1) < 1e-4
+
+
+def _torso(kp, layout):
+    ls, rs, lh, rh = layout.torso()
+    return np.linalg.norm((kp[..., ls, :] + kp[..., rs, :]) / 2 - (kp[..., lh, :] + kp[..., rh, :]) / 2, axis=-1)
+
+
+def test_normalize2d_body_by_hand():
+    coco = get_layout("coco17")
+    ls, rs, lh, rh = coco.torso()
+    ann = make_sample(t=3, v=17)
+    ann["keypoint_score"][:] = 0
+    for t, dx in enumerate([0, 200, 400]):  # a torso of 40 pixels travelling 400 pixels to the right
+        ann["keypoint"][0, t, [ls, rs, lh, rh]] = [[dx + 90, 100], [dx + 110, 100], [dx + 90, 140], [dx + 110, 140]]
+        ann["keypoint_score"][0, t, [ls, rs, lh, rh]] = 1
+    ann["keypoint"][0, 1, 0] = [310, 60]  # the nose, one torso above the shoulders' middle in frame 1
+    ann["keypoint_score"][0, 1, 0] = 1
+    out = Normalize2D("body", layout=coco)(ann, RNG)["keypoint"][0]
+    # centre: the mean mid-hip (300, 140); scale: 40 pixels -> BODY_TORSO_2D
+    k = BODY_TORSO_2D / 40
+    np.testing.assert_allclose(out[0, ls], [(90 - 300) * k, (100 - 140) * k], rtol=1e-6)
+    np.testing.assert_allclose(out[1, 0], [10 * k, -80 * k], rtol=1e-6)
+    np.testing.assert_allclose(_torso(out, coco), BODY_TORSO_2D, rtol=1e-6)  # in every frame
+    assert (out[:, 1:5] == 0).all()  # absent joints stay zero
+    ann["keypoint_score"][0, :, rh] = 0  # no frame shows the whole torso: the box of 'auto' instead
+    np.testing.assert_array_equal(Normalize2D("body", layout=coco)(ann, RNG)["keypoint"],
+                                  Normalize2D("auto")(ann, RNG)["keypoint"])
+    with pytest.raises(ValueError, match="needs the layout"):
+        Normalize2D("body")
+
+
+def test_normalize3d_body_by_hand():
+    kinect = get_layout("kinect20")
+    ls, rs, lh, rh = kinect.torso()
+    kp = np.zeros((1, 2, 20, 3), np.float32)
+    kp[0, :, :] = [0.0, 0.2, 3.0]  # every joint somewhere
+    for t, dz in enumerate([0.0, -4.0]):  # walking 4 m toward the camera; a torso of 0.5 m
+        kp[0, t, [ls, rs, lh, rh]] = [[-0.2, 0.5, 3 + dz], [0.2, 0.5, 3 + dz], [-0.1, 0, 3 + dz], [0.1, 0, 3 + dz]]
+    out = Normalize3D(kinect, "body")({"keypoint": kp}, RNG)["keypoint"][0]
+    np.testing.assert_allclose(_torso(out, kinect), BODY_TORSO_3D, rtol=1e-6)
+    k = BODY_TORSO_3D / 0.5  # centre: the mean mid-hip (0, 0, 1)
+    np.testing.assert_allclose(out[0, ls], np.array([-0.2, 0.5, 2.0]) * k, rtol=1e-6)
+    np.testing.assert_allclose(out[1, 0], np.array([0.0, 0.2, 2.0]) * k, rtol=1e-6)
+    # in millimetres the same
+    np.testing.assert_allclose(Normalize3D(kinect, "body")({"keypoint": kp * 1000}, RNG)["keypoint"][0], out,
+                               rtol=1e-5, atol=1e-6)
+    # without torso joints: the RMS default
+    ann = make_sample(c=3, v=6, t=4)
+    np.testing.assert_array_equal(Normalize3D(STICK, "body")(ann, RNG)["keypoint"],
+                                  Normalize3D(STICK)(ann, RNG)["keypoint"])
+
+
+@pytest.fixture(scope="module")
+def bandai_walks():
+    """Bandai-Namco clips (3D, metres, y up, z away from the camera; README): the walks, runs and dashes that
+    travel more than 8 m, and the waves and raised hands that stay within 0.5 m."""
+    path = shared_pickle("bandai_namco")
+    names = (path.parent / "label_map.txt").read_text().split()
+    assert names[:3] == ["walk", "run", "dash"] and names[18].startswith("wave") and names[23].startswith("raise")
+    f = load_annotations(path, layout="kinect20")
+    travelling, staying = [], []
+    for a in f.annotations:
+        hip = a["keypoint"][0, :, 0][:, [0, 2]]  # the hip centre on the floor plane (x, z)
+        travel = np.linalg.norm(hip - hip[0], axis=-1).max()
+        if a["label"] in (0, 1, 2) and travel > 8:  # walk, run, dash (README's label table)
+            travelling.append(a)
+        elif a["label"] >= 18 and travel < 0.5:  # wave-*, raise-up-*
+            staying.append(a)
+    assert len(travelling) > 300 and len(staying) > 1500
+    return travelling, staying
+
+
+def test_3d_body_normalisation_keeps_a_travelling_body_its_size(bandai_walks):
+    travelling, staying = bandai_walks
+    kinect = get_layout("kinect20")
+
+    def torso_per_frame(anns, mode):
+        return [_torso(Normalize3D(kinect, mode)(a, RNG)["keypoint"][0], kinect) for a in anns]
+
+    body_go, body_stay = torso_per_frame(travelling, "body"), torso_per_frame(staying, "body")
+    every_frame = np.concatenate(body_go + body_stay)
+    # every frame within 8 % of BODY_TORSO_3D (the torso bends a little over the clavicles and the spine)
+    assert np.abs(every_frame / BODY_TORSO_3D - 1).max() < 0.08
+    assert np.median([np.median(t) for t in body_go]) == pytest.approx(BODY_TORSO_3D, rel=1e-4)
+    rms_go, rms_stay = torso_per_frame(travelling, "rms"), torso_per_frame(staying, "rms")
+    ratio = np.median(np.concatenate(rms_go)) / np.median(np.concatenate(rms_stay))
+    print(f"RMS scale: torso of bodies travelling > 8 m / of bodies staying put = {ratio:.3f}; 'body': 1")
+    assert ratio < 0.3  # measured 0.20: a 10 m walk makes the body a fifth of its size
+    assert np.median(np.concatenate(rms_stay)) == pytest.approx(BODY_TORSO_3D, rel=0.05)  # why 0.7
+
+
+def test_2d_body_normalisation_keeps_a_travelling_body_its_size(bandai_walks):
+    travelling, staying = bandai_walks
+    kinect = get_layout("kinect20")
+
+    def side_view(a):  # seen from the side, 100 pixels a metre: the walk crosses the frame
+        kp = a["keypoint"][..., [2, 1]] * np.float32([100, -100]) + np.float32([1200, 500])
+        return {"keypoint": kp, "keypoint_score": np.ones(kp.shape[:-1], np.float32), "img_shape": (1000, 2400)}
+
+    def torso_per_frame(anns, mode):
+        return [_torso(Normalize2D(mode, layout=kinect)(side_view(a), RNG)["keypoint"][0], kinect) for a in anns]
+
+    every_frame = np.concatenate(torso_per_frame(travelling, "body") + torso_per_frame(staying, "body"))
+    assert np.abs(every_frame / BODY_TORSO_2D - 1).max() < 0.1
+    auto_go, auto_stay = torso_per_frame(travelling, "auto"), torso_per_frame(staying, "auto")
+    ratio = np.median(np.concatenate(auto_go)) / np.median(np.concatenate(auto_stay))
+    print(f"'auto' (box) scale: torso of bodies travelling > 8 m / of bodies staying put = {ratio:.3f}")
+    assert ratio < 0.25  # measured 0.17
+
+
+def test_body_normalisation_through_the_config():
+    with pytest.raises(ConfigError, match="'fix', 'auto', 'body'"):
+        load_config(None, ["data.normalize=box"])
+    for name in ("penn_action", "nw_ucla"):
+        cfg = load_config(name, ["data.num_workers=0", "data.clip_len=16", "data.test_clips=2",
+                                 "data.normalize=body"])
+        dm = SkeletonDataModule(cfg, batch_size=8)
+        x, _, _ = next(iter(dm.train_dataloader()))
+        assert x.isfinite().all() and 0.2 < x.abs().amax(dim=(1, 2, 3, 4, 5)).median() < 5
 
 
 def test_pixel_noise_spares_absent_joints():

@@ -33,7 +33,10 @@ class DataConfig:
     motion: bool = False  # extension: append each joint's frame-to-frame velocity (C more channels)
     bone: bool = False  # extension: append each joint's bone vector, minus its parent joint (C more channels)
     pixel_noise: float = 1.0  # std in pixels, training only (paper §4.1)
-    normalize: str = "fix"  # 2D: 'fix' (by img_shape) or 'auto' (by the joints' box)
+    # 2D: 'fix' (by img_shape; paper, PYSKL), 'auto' (by the joints' box) or 'body' (mid-hip centre, torso
+    # length -> 0.35: a body keeps its size when it travels). 3D: 'body' (mid-hip centre, torso -> 0.7);
+    # 'fix' and 'auto' both mean the 3D default (centre joint, unit RMS radius). See data/transforms.py.
+    normalize: str = "fix"
     score_threshold: float = 0.01
     rotate_deg: float = 0.0  # training augmentation: rotation (3D: about the vertical axis; 2D: in-plane)
     scale: float = 0.0  # training augmentation: each axis scaled by U(1 - scale, 1 + scale)
@@ -278,6 +281,7 @@ def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]
 
 def validate(cfg: Config) -> None:
     """Cross-field checks that a single key's type cannot express."""
+    from .data.transforms import NORMALIZE_MODES
     from .skeleton import get_layout
 
     get_layout(cfg.data.layout)
@@ -292,7 +296,7 @@ def validate(cfg: Config) -> None:
         "model.pool": (cfg.model.pool, ("mean", "joint_stats")),
         "finetune.pretrained_layers": (cfg.finetune.pretrained_layers, ("all", "first")),
         "pretrain.method": (cfg.pretrain.method, ("skeletonmae", "graphcl", "joao")),
-        "data.normalize": (cfg.data.normalize, ("fix", "auto")),
+        "data.normalize": (cfg.data.normalize, NORMALIZE_MODES),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

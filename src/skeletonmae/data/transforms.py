@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..skeleton import Layout, get_layout, map_joints
+from ..skeleton import Layout, body_measure, get_layout, map_joints
 
 Sample = dict
 Transform = Callable[[Sample, np.random.Generator], Sample]
@@ -133,17 +133,36 @@ class PixelNoise:
         return {**sample, "keypoint": kp + noise * (sc[..., None] > 0)}
 
 
-class Normalize2D:
-    """Pixel coordinates to [-1, 1] (PYSKL's PreNormalize2D); joints with score <= threshold set to 0.
+# data.normalize: how coordinates are normalised (2D: Normalize2D's modes; 3D: 'body' or the RMS default)
+NORMALIZE_MODES = ("fix", "auto", "body")
 
-    ``mode='fix'`` divides by the frame size ``img_shape`` (h, w): ``x' = (x - w/2) / (w/2)``;
-    ``mode='auto'`` uses the box around the clip's confident joints instead, keeping the aspect ratio.
+# 'body': the torso (mid-shoulder to mid-hip) length a body is scaled to.
+# 2D: 0.35 half-frames is what 'fix' gives a typical body: the median torso of the 2D sets under 'fix' is
+# 0.38 (Penn Action) and 0.29 (JHMDB). So 'body' shows the model bodies of the size it sees with 'fix', and
+# a standing body (joints up to about 2 torso lengths from the mid-hip) stays inside [-1, 1].
+BODY_TORSO_2D = 0.35
+# 3D: 0.7 is the median torso of the Kinect sets (NW-UCLA, UTKinect) under the RMS scale (RMS radius
+# 1.42 and 1.41 torso lengths), so 'body' and the default agree on a body that stays where it is.
+BODY_TORSO_3D = 0.7
+
+
+class Normalize2D:
+    """Pixel coordinates to about [-1, 1]; joints with score <= threshold set to 0.
+
+    ``mode='fix'`` (PYSKL's PreNormalize2D, the paper's) divides by the frame size ``img_shape`` (h, w):
+    ``x' = (x - w/2) / (w/2)``; ``mode='auto'`` uses the box around the clip's confident joints instead,
+    keeping the aspect ratio; ``mode='body'`` centres on the first person's mean mid-hip point and scales its
+    body size (median torso length, :func:`skeletonmae.skeleton.body_measure`) to :data:`BODY_TORSO_2D`, so
+    a body keeps its size however far it travels in the clip. 'body' needs the ``layout`` (to find the
+    shoulders and hips); where it has no torso joints, or no frame shows all four, it falls back to 'auto'.
     """
 
-    def __init__(self, mode: str = "fix", threshold: float = 0.01):
-        if mode not in ("fix", "auto"):
-            raise ValueError(f"mode must be 'fix' or 'auto', got {mode!r}")
-        self.mode, self.threshold = mode, threshold
+    def __init__(self, mode: str = "fix", threshold: float = 0.01, layout: Layout | None = None):
+        if mode not in NORMALIZE_MODES:
+            raise ValueError(f"mode must be one of {NORMALIZE_MODES}, got {mode!r}")
+        if mode == "body" and layout is None:
+            raise ValueError("mode 'body' needs the layout (to find the torso joints)")
+        self.mode, self.threshold, self.layout = mode, threshold, layout
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)
@@ -153,36 +172,55 @@ class Normalize2D:
             center = np.array([w / 2, h / 2], np.float32)
             half = center
         else:
-            pts = kp[keep]
-            if len(pts) == 0:
-                return {**sample, "keypoint": np.zeros_like(kp)}
-            lo, hi = pts.min(axis=0), pts.max(axis=0)
-            center = (lo + hi) / 2
-            half = np.full(2, max((hi - lo).max() / 2, 1e-6), np.float32)
+            body = body_measure(kp, keep, self.layout) if self.mode == "body" else None
+            if body is not None:
+                size, center = body
+                half = np.float32(max(size, 1e-6) / BODY_TORSO_2D)
+            else:
+                pts = kp[keep]
+                if len(pts) == 0:
+                    return {**sample, "keypoint": np.zeros_like(kp)}
+                lo, hi = pts.min(axis=0), pts.max(axis=0)
+                center = (lo + hi) / 2
+                half = np.full(2, max((hi - lo).max() / 2, 1e-6), np.float32)
         out = (kp - center) / half
         return {**sample, "keypoint": (out * keep[..., None]).astype(np.float32)}
 
 
 class Normalize3D:
-    """Centre 3D skeletons on the layout's centre joint and scale to unit RMS radius.
+    """Centre 3D skeletons and scale them, so data in metres and in millimetres end up alike.
 
-    The centre is the mean position of the centre joint over the frames where the first person is
-    present; the scale is the root-mean-square distance of all present joints from it, so data in
-    metres and in millimetres end up alike.
+    ``mode='rms'`` (the default): the centre is the mean position of the layout's centre joint over the
+    frames where the first person is present; the scale is the root-mean-square distance of all present
+    joints from it, i.e. unit RMS radius. On a body that travels (a walk of 10 m) that radius follows the
+    path, not the body, and the body comes out small.
+    ``mode='body'``: the centre is the first person's mean mid-hip point and its body size (median torso
+    length, :func:`skeletonmae.skeleton.body_measure`) becomes :data:`BODY_TORSO_3D`, however far it
+    travels. The mid-hip rather than the centre joint, so the centre is the same body point in every layout
+    (coco17's centre joint is the nose) and the same as 2D's 'body'. A layout without the four torso joints,
+    or a clip where no frame shows all four, falls back to 'rms'.
     """
 
-    def __init__(self, layout: Layout):
-        self.center = layout.center
+    def __init__(self, layout: Layout, mode: str = "rms"):
+        if mode not in ("rms", "body"):
+            raise ValueError(f"mode must be 'rms' or 'body', got {mode!r}")
+        self.layout, self.center, self.mode = layout, layout.center, mode
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp, sc = sample["keypoint"], _scores(sample)
         present = sc > 0
-        ref = present[..., 0, :, self.center]  # [..., T] of the first person
-        pts = kp[..., 0, :, self.center, :][ref]
-        center = pts.mean(axis=0) if len(pts) else np.zeros(kp.shape[-1], np.float32)
-        rel = (kp - center) * present[..., None]
-        sq = (rel**2).sum(-1)[present]
-        scale = np.sqrt(sq.mean()) if len(sq) else 1.0
+        body = body_measure(kp, present, self.layout) if self.mode == "body" else None
+        if body is not None:
+            size, center = body
+            scale = size / BODY_TORSO_3D
+            rel = (kp - center) * present[..., None]
+        else:
+            ref = present[..., 0, :, self.center]  # [..., T] of the first person
+            pts = kp[..., 0, :, self.center, :][ref]
+            center = pts.mean(axis=0) if len(pts) else np.zeros(kp.shape[-1], np.float32)
+            rel = (kp - center) * present[..., None]
+            sq = (rel**2).sum(-1)[present]
+            scale = np.sqrt(sq.mean()) if len(sq) else 1.0
         return {**sample, "keypoint": (rel / max(scale, 1e-6)).astype(np.float32)}
 
 
@@ -293,11 +331,11 @@ def build_pipeline(
         UniformSample(clip_len, num_clips=1 if train else num_clips, test_mode=not train),
     ]
     if is_3d:
-        steps.append(Normalize3D(target))
+        steps.append(Normalize3D(target, "body" if normalize == "body" else "rms"))
     else:
         if train:
             steps.append(PixelNoise(pixel_noise))
-        steps.append(Normalize2D(normalize, score_threshold))
+        steps.append(Normalize2D(normalize, score_threshold, target))
     if train:
         steps.append(RandomRotateScale(rotate_deg, scale))
         if flip > 0:
