@@ -23,6 +23,17 @@ DATASETS = {
 }
 
 
+def _stick_layout():
+    from skeletonmae.skeleton import Layout
+
+    return Layout(name="stick", joints=("head", "neck", "left_hand", "right_hand", "left_foot", "right_foot"),
+                  bones=((0, 1), (1, 2), (1, 3), (1, 4), (1, 5)), center=1,
+                  regions=((0,), (1,), (2,), (3,), (4,), (5,)))
+
+
+STICK = _stick_layout()  # a layout without shoulders and hips (six joints, one per region)
+
+
 def shared_pickle(name: str) -> Path:
     path = SHARED / name / f"{name}.pkl"
     if not path.is_file():

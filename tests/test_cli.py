@@ -208,7 +208,7 @@ def test_ablation_runner_runs_cells_and_resumes(tmp_path):
     assert main(args) == 0  # finished cells are read back, not run again
     again = json.loads((tmp_path / "res" / "ablation_tiny.json").read_text())["rows"]
     assert [r["metrics"] for r in again] == [r["metrics"] for r in rows]
-    assert main(["ablate", "--config", "penn_action", "--cell", "model.encoder_layerz=1"]) == 2
+    assert main(["ablate", "--config", "penn_action", "--cell", "encoder.layerz=1"]) == 2
 
 
 @pytest.mark.slow

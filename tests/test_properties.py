@@ -33,8 +33,8 @@ def samples(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(samples(), st.booleans(), st.integers(1, 9))
-def test_sample_is_refused_or_transforms_to_finite_batch(ann, train, clip_len):
+@given(samples(), st.booleans(), st.integers(1, 9), st.sampled_from(["fix", "auto", "body"]))
+def test_sample_is_refused_or_transforms_to_finite_batch(ann, train, clip_len, normalize):
     problems = check_sample(ann, 0, "f.pkl", None, 15)
     event("refused" if problems else "transformed")
     if problems:
@@ -45,9 +45,10 @@ def test_sample_is_refused_or_transforms_to_finite_batch(ann, train, clip_len):
     # 3D layout for 20 joints, 2D layouts otherwise; V fixed by the sample
     layout = {13: "penn13", 17: "coco17", 20: "kinect20"}[kp.shape[2]]
     pipe = build_pipeline(source_layout=layout, target_layout=layout, is_3d=is_3d, clip_len=clip_len,
-                          num_persons=2, train=train, num_clips=2, pixel_noise=1.0, rotate_deg=10, scale=0.1)
+                          num_persons=2, train=train, num_clips=2, pixel_noise=1.0, rotate_deg=10, scale=0.1,
+                          normalize=normalize)
     with np.errstate(over="ignore"):
-        out = pipe(ann)["keypoint"]
+        out = pipe(ann, np.random.default_rng(0))["keypoint"]
     k = 1 if train else 2
     assert out.shape == (k, 2, clip_len, kp.shape[2], kp.shape[3]) and out.dtype == np.float32
     assert np.isfinite(out).all()

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from conftest import STICK
 
 from skeletonmae.errors import ConfigError
-from skeletonmae.skeleton import LAYOUTS, REGION_NAMES, get_layout, joint_mapping, map_joints
+from skeletonmae.skeleton import LAYOUTS, REGION_NAMES, body_measure, get_layout, joint_mapping, map_joints
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
@@ -100,3 +101,39 @@ def test_map_joints_zeroes_missing():
 
 def test_mapping_identity():
     assert joint_mapping("kinect20", "kinect20").tolist() == list(range(20))
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_every_built_in_layout_has_a_torso(name):
+    layout = get_layout(name)
+    torso = layout.torso()
+    assert torso is not None
+    assert [layout.joints[i] for i in torso] == ["left_shoulder", "right_shoulder", "left_hip", "right_hip"]
+
+
+def test_body_measure_by_hand():
+    layout = get_layout("coco17")
+    ls, rs, lh, rh = layout.torso()
+    kp = np.zeros((2, 3, 17, 2), np.float32)  # [M, T, V, C]
+    for t, (dx, torso) in enumerate([(0, 40), (200, 40), (400, 100)]):
+        kp[0, t, [ls, rs, lh, rh]] = [[dx + 90, 100], [dx + 110, 100], [dx + 90, 100 + torso], [dx + 110, 100 + torso]]
+    kp[1] = 1000  # the second person does not count
+    present = np.ones(kp.shape[:-1], bool)
+    size, center = body_measure(kp, present, layout)
+    assert size == pytest.approx(40)  # median of 40, 40, 100
+    np.testing.assert_allclose(center, [(100 + 300 + 500) / 3, (140 + 140 + 200) / 3])
+    present[0, 2, lh] = False  # frame 2 lacks a hip: it is left out of both
+    size, center = body_measure(kp, present, layout)
+    assert size == pytest.approx(40)
+    np.testing.assert_allclose(center, [200, 140])
+    # leading axes (the K clips of a test sample) are more frames of the same person
+    size, center = body_measure(kp[None].repeat(2, 0), present[None].repeat(2, 0), layout)
+    assert size == pytest.approx(40) and center == pytest.approx([200, 140])
+    present[0, :, rs] = False
+    assert body_measure(kp, present, layout) is None  # no frame shows all four
+
+
+def test_layout_without_torso_joints():
+    assert STICK.torso() is None
+    kp = np.ones((1, 2, 6, 3), np.float32)
+    assert body_measure(kp, np.ones(kp.shape[:-1], bool), STICK) is None

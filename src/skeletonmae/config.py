@@ -29,6 +29,7 @@ import yaml
 from .errors import ConfigError
 
 Backbone = Literal["gin", "gcn", "gat"]
+Normalize = Literal["fix", "auto", "body"]
 
 
 def _key(default, doc: str, lo: float | None = None, hi: float | None = None, *, above: bool = False,
@@ -55,7 +56,11 @@ class DataConfig:
     motion: bool = _key(False, "append each joint's frame-to-frame velocity (extension)")
     bone: bool = _key(False, "append each joint's bone vector to its parent (extension)")
     pixel_noise: float = _key(1.0, "std of training pixel noise on 2D joints (paper §4.1)", 0, 100)
-    normalize: Literal["fix", "auto"] = _key("fix", "2D: 'fix' by the frame size (img_shape), 'auto' by the box")
+    # 2D: 'fix' (by img_shape; paper, PYSKL), 'auto' (by the joints' box) or 'body' (mid-hip centre, torso
+    # length -> 0.35: a body keeps its size when it travels). 3D: 'body' (mid-hip centre, torso -> 0.7);
+    # 'fix' and 'auto' both mean the 3D default (centre joint, unit RMS radius). See data/transforms.py.
+    normalize: Normalize = _key("fix", "2D: 'fix' by frame size, 'auto' by the box, 'body' by torso length; "
+                                "3D: 'body' by torso length, else unit RMS radius")
     score_threshold: float = _key(0.01, "2D joints with a score at or below this are absent", 0, 1, below=True)
     rotate_deg: float = _key(0.0, "training rotation up to this many degrees (3D: about the vertical)", 0, 180)
     scale: float = _key(0.0, "training scaling of each axis by U(1 - s, 1 + s)", 0, 1, below=True)

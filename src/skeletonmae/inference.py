@@ -51,7 +51,9 @@ class Predictor:
         out = []
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
-            x = torch.from_numpy(np.stack([pipeline(s)["keypoint"] for s in chunk])).to(self.device)
+            # test pipelines draw nothing; a Generator per clip keeps the call honest all the same
+            x = torch.from_numpy(np.stack([pipeline(s, np.random.default_rng(start + i))["keypoint"]
+                                           for i, s in enumerate(chunk)])).to(self.device)
             probs = self.model.predict_clips(x).cpu().numpy()
             for s, p in zip(chunk, probs, strict=True):
                 order = np.argsort(-p)[:top_k]

@@ -84,6 +84,17 @@ class Layout:
                 for n in self.joints]
         return np.array([index.get(name, i) for i, name in enumerate(twin)], dtype=np.int64)
 
+    def torso(self) -> tuple[int, int, int, int] | None:
+        """Indices of ``(left_shoulder, right_shoulder, left_hip, right_hip)``, found by name; None if any is missing.
+
+        Every built-in layout has the four; they measure a body's size (:func:`body_measure`)."""
+        index = {name: i for i, name in enumerate(self.joints)}
+        names = ("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+        if not all(n in index for n in names):
+            return None
+        ls, rs, lh, rh = (index[n] for n in names)
+        return ls, rs, lh, rh
+
     def region_of_joint(self) -> np.ndarray:
         """For each joint, the index (0..5) of its body region, shape [V]."""
         out = np.empty(self.num_joints, dtype=np.int64)
@@ -331,3 +342,27 @@ def map_joints(
     kp = keypoint[..., np.where(present, mapping, 0), :] * present[:, None]
     sc = score[..., np.where(present, mapping, 0)] * present
     return kp.astype(keypoint.dtype, copy=False), sc.astype(np.float32, copy=False)
+
+
+def body_measure(keypoint: np.ndarray, present: np.ndarray, layout: Layout) -> tuple[float, np.ndarray] | None:
+    """The size and the place of the first person's body: ``(torso length, mean mid-hip point)``.
+
+    ``keypoint`` [..., M, T, V, C] (the person axis is the fourth from the end; any leading axes, e.g. the K
+    clips of a test sample, are frames of the same clip), ``present`` [..., M, T, V] bool. The torso length is
+    ``||mid(left_shoulder, right_shoulder) - mid(left_hip, right_hip)||``; its median over the frames of the
+    first person where all four joints are present is the body size, which stays the same when the body
+    travels, turns or bends (a median of frames). The mid-hip point is averaged over the same frames.
+    None when the layout lacks one of the four joints (:meth:`Layout.torso`) or no frame has all four.
+    """
+    torso = layout.torso()
+    if torso is None:
+        return None
+    kp, ok = keypoint[..., 0, :, :, :], present[..., 0, :, :]  # [..., T, V, C], [..., T, V] of the first person
+    ls, rs, lh, rh = torso
+    frames = ok[..., ls] & ok[..., rs] & ok[..., lh] & ok[..., rh]
+    if not frames.any():
+        return None
+    kp = kp[frames].astype(np.float64)  # [F, V, C]
+    hips = (kp[:, lh] + kp[:, rh]) / 2
+    length = np.linalg.norm((kp[:, ls] + kp[:, rs]) / 2 - hips, axis=-1)
+    return float(np.median(length)), hips.mean(axis=0)

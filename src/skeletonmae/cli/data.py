@@ -32,7 +32,11 @@ def cmd_data_pool(args) -> int:
         if not sep or not path:
             raise ConfigError(f"source '{spec}': write it as PATH:LAYOUT, e.g. penn_action.pkl:penn13")
         sources.append((path, layout))
-    path = write_pool(args.out, sources, args.layout, args.exclude)
+    if args.views is not None and args.views < 1:
+        raise ConfigError(f"--views {args.views}: give the number of camera views of each 3D clip, 1 or more")
+    if args.seed is not None and args.views is None:
+        raise ConfigError("--seed draws the virtual cameras of --views; give --views N with it")
+    path = write_pool(args.out, sources, args.layout, args.exclude, views=args.views, seed=args.seed or 0)
     print(f"wrote {path}; pre-train on it with data.path={path} data.layout={args.layout} 'pretrain.splits=[pool]'")
     return 0
 
@@ -67,13 +71,20 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
 
     p = dsub.add_parser("pool", help="pool several pickles, mapped to one layout, as a pre-training corpus",
                         description="map the joints of several annotation pickles to one layout and write them as "
-                        "one pickle; split 'pool' holds every clip outside the --exclude splits (3D clips join a "
-                        "2D pool as front views)")
+                        "one pickle; split 'pool' holds every clip outside the --exclude splits. 3D clips join a "
+                        "2D pool (2D and 3D sources mixed) as one orthographic front view each, or with --views N "
+                        "as N views through random virtual cameras, named DATASET/CLIP/view0..view{N-1}")
     p.add_argument("out", help="output .pkl path")
     p.add_argument("sources", nargs="+", metavar="PATH:LAYOUT", help="a source pickle and its layout")
     p.add_argument("--layout", default="coco17", help="the layout of the pool (default coco17)")
     p.add_argument("--exclude", nargs="*", default=[], metavar="DATASET/SPLIT",
                    help="splits kept out of 'pool' (e.g. penn_action/test); DATASET is the pickle's file name")
+    p.add_argument("--views", type=int, metavar="N",
+                   help="each 3D clip joins as N views (N >= 1) through random virtual cameras: azimuth within "
+                   "+-90 deg, elevation -10..30 deg, 3-6 m away, perspective, 640x480 frame, pixel noise, detector "
+                   "scores, 2%% missed joints (skeletonmae/data/views.py); the pool is then 2D even if every "
+                   "source is 3D. Default: one orthographic front view each, and only when 2D and 3D are mixed")
+    p.add_argument("--seed", type=int, metavar="S", help="seed of the --views cameras (default 0)")
     p.set_defaults(func=cmd_data_pool)
 
     convert = dsub.add_parser("convert", help="convert other formats to annotation pickles",

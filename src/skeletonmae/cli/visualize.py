@@ -37,6 +37,7 @@ def _datamodule(cfg, data: str | None):
 
 
 def cmd_reconstruction(args) -> int:
+    import numpy as np
     import torch
 
     from ..models.build import load_pretrained
@@ -49,7 +50,8 @@ def cmd_reconstruction(args) -> int:
     if not 0 <= args.index < len(samples):
         raise SkeletonMAEError(f"--index {args.index} is outside split '{split}' (0..{len(samples) - 1})")
     sample = samples[args.index]
-    x = torch.from_numpy(dm.pipeline(train=False)(sample)["keypoint"][0])  # first test clip: [P, T, V, C]
+    # first test clip [P, T, V, C]; the test pipeline draws nothing from its Generator
+    x = torch.from_numpy(dm.pipeline(train=False)(sample, np.random.default_rng(args.index))["keypoint"][0])
     names = _class_names_for(cfg.data.path)
     title = (f"SkeletonMAE reconstruction (target={model.target}): {sample['frame_dir']}, "
              f"{_class_name(names, int(sample['label']))}")

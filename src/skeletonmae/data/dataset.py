@@ -25,8 +25,11 @@ from .transforms import Compose, build_pipeline
 class SkeletonDataset(Dataset):
     """Samples of one split, each passed through ``pipeline`` when read.
 
-    A key is an index, or ``(index, seed)`` from :class:`EpochShuffle`: the sample's augmentation is then
-    drawn from that seed, so it does not depend on which worker reads it or on an interrupted run.
+    A key is an index, or ``(index, seed)`` from :class:`EpochShuffle`. The pipeline draws from a Generator
+    made for this one read, ``np.random.default_rng(seed)``: the sample's augmentation depends only on that
+    seed (so on the trainer seed, the epoch and the index), not on which worker reads it, on what that worker
+    read before, or on an interrupted run. A bare index (test loaders, no shuffle) gets a Generator seeded
+    with the index itself, so every read of it is the same (test pipelines draw nothing anyway).
     """
 
     def __init__(self, samples: list[dict], pipeline: Compose):
@@ -37,10 +40,9 @@ class SkeletonDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]):
         i, seed = key if isinstance(key, tuple) else (key, None)
-        if seed is not None:
-            np.random.seed(seed)
+        rng = np.random.default_rng(i if seed is None else seed)
         sample = self.samples[i]
-        x = self.pipeline(sample)["keypoint"]
+        x = self.pipeline(sample, rng)["keypoint"]
         return torch.from_numpy(x), int(sample["label"]), i
 
 

@@ -8,16 +8,26 @@ table evaluates (issue 4). Pooling does three things:
 - clips are renamed ``<dataset>/<frame_dir>`` and every source split becomes ``<dataset>/<split>``; the
   split ``pool`` holds every clip that is in none of the excluded splits (a clip in an excluded split is
   left out even if another split of its dataset also lists it, as JHMDB's three splits do);
-- when 2D and 3D sources are mixed the pool is 2D, and each 3D clip enters it as an orthographic front
-  view: x and y (image y points down, so y is flipped) centred on the canvas, at the median body size of
-  the 2D clips (RMS distance of the joints from the clip's centroid, after the 'fix' normalisation), on a
-  square canvas of ``CANVAS`` pixels. So a 3D clip looks, to the 2D pipeline, like a 2D clip of a typical size.
+- when 2D and 3D sources are mixed the pool is 2D, and 3D clips enter it in one of two ways:
+
+  - by default (no ``views``, as before) each as one orthographic front view: x and y (image y points down,
+    so y is flipped) centred on the canvas, at the median body size of the 2D clips (RMS distance of the
+    joints from the clip's centroid, after the 'fix' normalisation), on a square canvas of ``CANVAS``
+    pixels, scores 1. So a 3D clip looks, to the 2D pipeline, like a 2D clip of a typical size. (x is drawn
+    as image x, so data in Kinect camera space, whose x points to the camera's left, come out mirrored.)
+  - with ``views=N`` each as N views through random virtual cameras, with a pose estimator's noise,
+    scores and missed joints (:mod:`skeletonmae.data.views`), on a 640 x 480 frame. View k of clip c is
+    named ``<dataset>/<frame_dir>/view<k>`` (k = 0..N-1); all N views are in every split the clip is in,
+    and in ``pool`` unless the clip is excluded. The cameras depend only on ``seed``, the dataset and the
+    clip's index in it. With ``views``, 3D clips are projected even when every source is 3D (the pool is
+    then 2D).
 
 Labels keep their source's numbering (they are not used in pre-training); ``dataset`` names the source.
 """
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +35,7 @@ import numpy as np
 from ..errors import DataError
 from ..skeleton import get_layout, map_joints
 from .annotations import load_annotations, save_annotations
+from .views import IMAGE_H, IMAGE_W, project_views
 
 CANVAS = 1000  # pixels: the square frame 3D clips are drawn on in a 2D pool
 
@@ -47,12 +58,15 @@ def _front_view(kp: np.ndarray, present: np.ndarray, radius: float) -> np.ndarra
     return ((rel / max(scale, 1e-6) * radius + 1) * (CANVAS / 2) * present[..., None]).astype(np.float32)
 
 
-def pool_annotations(sources: list[tuple[str | Path, str]], layout: str, exclude: list[str] = ()
-                     ) -> tuple[list[dict], dict[str, list[str]]]:
-    """Pool ``sources`` (pickle path, its layout) into ``layout``; ``exclude`` lists ``dataset/split`` names.
+def pool_annotations(sources: list[tuple[str | Path, str]], layout: str, exclude: list[str] = (),
+                     views: int | None = None, seed: int = 0) -> tuple[list[dict], dict[str, list[str]]]:
+    """Pool ``sources`` (pickle path, its layout) into ``layout``; ``exclude`` lists ``dataset/split`` names;
+    ``views`` (>= 1) turns each 3D clip into that many virtual camera views drawn with ``seed``.
 
     Returns the annotations and splits of the pooled file (module docstring).
     """
+    if views is not None and views < 1:
+        raise DataError(f"views must be at least 1 (the number of camera views of each 3D clip), got {views}")
     target = get_layout(layout)
     files = [(Path(p).stem, load_annotations(p, layout=src_layout), src_layout) for p, src_layout in sources]
     names = [name for name, _, _ in files]
@@ -62,33 +76,46 @@ def pool_annotations(sources: list[tuple[str | Path, str]], layout: str, exclude
     unknown = sorted(set(exclude) - known)
     if unknown:
         raise DataError(f"--exclude {unknown[0]}: no such split; the sources have {sorted(known)}")
-    to_2d = len({f.num_channels for _, f, _ in files}) > 1
-    if to_2d:
+    channels = {f.num_channels for _, f, _ in files}
+    to_2d = len(channels) > 1 or (views is not None and 3 in channels)
+    if to_2d and views is None:
         radius = np.nanmedian([_rms_radius_2d(a) for _, f, _ in files if f.num_channels == 2 for a in f.annotations])
 
     annotations, split = [], {}
     for name, f, src_layout in files:
+        projected = to_2d and views is not None and f.num_channels == 3
+        suffixes = [f"/view{k}" for k in range(views)] if projected else [""]
         excluded = {str(n) for s in f.split if f"{name}/{s}" in exclude for n in f.split[s]}
         for s, members in f.split.items():
-            split[f"{name}/{s}"] = [f"{name}/{n}" for n in members]
-        for a in f.annotations:
+            split[f"{name}/{s}"] = [f"{name}/{n}{v}" for n in members for v in suffixes]
+        dataset_key = zlib.crc32(name.encode())
+        for i, a in enumerate(f.annotations):
             score = a.get("keypoint_score", a["keypoint"].any(-1).astype(np.float32))  # 3D: present = non-zero
             kp, sc = map_joints(a["keypoint"], score, src_layout, target)
             out = {**a, "frame_dir": f"{name}/{a['frame_dir']}", "dataset": name, "keypoint": kp}
             if f.num_channels == 2:
                 out["keypoint_score"] = sc
+                outs = [out]
+            elif projected:
+                outs = [{**out, "frame_dir": out["frame_dir"] + suffix, "keypoint": kp2, "keypoint_score": sc2,
+                         "img_shape": (IMAGE_H, IMAGE_W), "original_shape": (IMAGE_H, IMAGE_W)}
+                        for suffix, (kp2, sc2) in zip(suffixes, project_views(kp, sc > 0, target, views,
+                                                                              (seed, dataset_key, i)), strict=True)]
             elif to_2d:
                 present = sc > 0
                 out["keypoint"] = _front_view(kp, present, radius)
                 out.update(keypoint_score=present.astype(np.float32), img_shape=(CANVAS, CANVAS),
                            original_shape=(CANVAS, CANVAS))
-            annotations.append(out)
+                outs = [out]
+            else:
+                outs = [out]
+            annotations += outs
             if str(a["frame_dir"]) not in excluded:
-                split.setdefault("pool", []).append(out["frame_dir"])
+                split.setdefault("pool", []).extend(o["frame_dir"] for o in outs)
     return annotations, split
 
 
-def write_pool(out: str | Path, sources: list[tuple[str | Path, str]], layout: str, exclude: list[str] = ()
-               ) -> Path:
-    annotations, split = pool_annotations(sources, layout, exclude)
+def write_pool(out: str | Path, sources: list[tuple[str | Path, str]], layout: str, exclude: list[str] = (),
+               views: int | None = None, seed: int = 0) -> Path:
+    annotations, split = pool_annotations(sources, layout, exclude, views, seed)
     return save_annotations(out, annotations, split)
