@@ -70,6 +70,11 @@ class DataConfig:
                                  above=True)
     labels_per_class: int = _key(0, "> 0: exactly this many labelled clips per class instead", 0, 10**7)
     label_seed: int = _key(0, "seed of the labelled subset", 0, 2**32 - 1)
+    val_fraction: float = _key(0.0, "share of the training split held out for validation (stratified; 0: none)",
+                               0, 0.5)
+    val_group: str = _key("", "regex whose first group is a clip's subject in frame_dir (e.g. '_s(\\d+)'): "
+                          "validation holds out whole subjects")
+    val_seed: int = _key(0, "seed of the validation split (the same for every run)", 0, 2**32 - 1)
     num_workers: int = _key(2, "data-loader worker processes", 0, 64)
 
 
@@ -156,6 +161,7 @@ class FinetuneConfig:
     label_smoothing: float = _key(0.1, "label smoothing (paper: 0.1)", 0, 1, below=True)
     pretrained: str = _key("", "pre-training checkpoint; '' or 'none' = from scratch")
     pretrained_layers: Literal["first", "all"] = _key("first", "STRL layers that get the pre-trained G_E")
+    test: bool = _key(True, "test on data.test_split after training (false: validation only, to choose a recipe)")
     freeze_encoder: bool = _key(False, "keep the pre-trained G_E fixed (linear-probe style)")
 
 

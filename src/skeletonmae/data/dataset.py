@@ -8,7 +8,9 @@ predictions can be written next to their ``frame_dir``). No Lightning here: trai
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import Config
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .annotations import AnnotationFile, load_annotations
 from .transforms import Compose, build_pipeline
 
@@ -109,8 +111,52 @@ def stratified_subset(samples: list[dict], fraction: float = 1.0, per_class: int
     return [samples[i] for i in sorted(keep)]
 
 
+def validation_split(samples: list[dict], fraction: float, group: str = "", seed: int = 0
+                     ) -> tuple[list[dict], list[dict]]:
+    """(train, validation): about ``fraction`` of ``samples`` held out, stratified by class.
+
+    ``group`` is a regular expression whose first group names a clip's subject in its ``frame_dir`` (e.g.
+    ``_s(\\d+)``): whole subjects are then held out (scikit-learn's StratifiedGroupKFold, first fold), so that
+    validation, like a cross-subject test split, sees no one it trained on. Without it, each class gives
+    ``floor(fraction * n)`` of its clips (a class of one clip gives none).
+    """
+    if fraction <= 0:
+        return samples, []
+    labels = np.array([int(s["label"]) for s in samples])
+    rng = np.random.default_rng(seed)
+    if group:
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        try:
+            pattern = re.compile(group)
+        except re.error as e:
+            raise ConfigError(f"data.val_group {group!r} is not a regular expression ({e})") from e
+        found = [pattern.search(str(s["frame_dir"])) for s in samples]
+        missing = [str(s["frame_dir"]) for s, m in zip(samples, found, strict=True) if m is None or not m.groups()]
+        if missing:
+            raise ConfigError(f"data.val_group {group!r} finds no group in frame_dir '{missing[0]}' "
+                              f"({len(missing)} clips); give a regular expression with one group, e.g. '_s(\\d+)'")
+        groups = np.array([m.group(1) for m in found])
+        folds = max(2, round(1 / fraction))
+        if len(np.unique(groups)) < folds:
+            raise ConfigError(f"data.val_group {group!r} finds {len(np.unique(groups))} groups, too few to hold out "
+                              f"{fraction:.0%} of them; lower data.val_fraction or set data.val_group=''")
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():  # classes rarer than the folds: the fold simply holds none of them
+            warnings.simplefilter("ignore", UserWarning)
+            _, held = next(splitter.split(np.zeros(len(samples)), labels, groups))
+    else:
+        held = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[: int(fraction * (labels == c).sum())]
+                               for c in np.unique(labels)]).astype(int)
+    held_set = set(held.tolist())
+    return ([s for i, s in enumerate(samples) if i not in held_set], [samples[i] for i in sorted(held_set)])
+
+
 class SkeletonData:
-    """Train / test data of one annotation file, as configured in ``cfg.data``."""
+    """Train / validation / test data of one annotation file, as configured in ``cfg.data``.
+
+    The validation split (``data.val_fraction`` > 0) is carved from the training split before the labelled
+    subset of the few-label protocol is drawn, and is the same for every seed (``data.val_seed``)."""
 
     def __init__(self, cfg: Config, batch_size: int, train_splits: list[str] | None = None, labelled: bool = True):
         self.cfg, self.batch_size, self.labelled = cfg, batch_size, labelled
@@ -142,12 +188,24 @@ class SkeletonData:
     def pipeline(self, train: bool) -> Compose:
         return config_pipeline(self.cfg, self.is_3d, train)
 
-    def train_samples(self) -> list[dict]:
+    def _train_val(self) -> tuple[list[dict], list[dict]]:
         f, d = self.load(), self.cfg.data
         samples = [s for split in self.train_splits for s in f.samples(split)]
+        if not self.labelled:
+            return samples, []
+        return validation_split(samples, d.val_fraction, d.val_group, d.val_seed)
+
+    def train_samples(self) -> list[dict]:
+        d = self.cfg.data
+        samples = self._train_val()[0]
         if self.labelled:
             samples = stratified_subset(samples, d.label_fraction, d.labels_per_class, d.label_seed)
+        if not samples:
+            raise DataError(f"{d.path}: the training split {self.train_splits} holds no clip to train on")
         return samples
+
+    def val_samples(self) -> list[dict]:
+        return self._train_val()[1]
 
     def test_samples(self, split: str | None = None) -> list[dict]:
         return self.load().samples(split or self.cfg.data.test_split)
@@ -176,7 +234,8 @@ class SkeletonData:
         # K clips per sample make test batches K times larger: keep the number of clips per batch alike.
         clips = self.cfg.data.test_clips * (2 if self.cfg.data.test_flip else 1)
         batch = max(1, self.batch_size // clips)
-        dataset = SkeletonDataset(self.test_samples(split) if samples is None else samples, self.pipeline(train=False))
+        samples = self.test_samples(split) if samples is None else samples
+        dataset = SkeletonDataset(samples, self.pipeline(train=False))
         return self._loader(dataset, False, batch, sampler_factory(dataset) if sampler_factory else None)
 
 

@@ -1,8 +1,8 @@
 """The LightningDataModule of a run: :class:`~skeletonmae.data.dataset.SkeletonData` for the Trainer.
 
-Training batches are shuffled by (seed, epoch) and Lightning splits them between processes. Test batches are
-split between processes without repeating a sample (``UnrepeatedDistributedSampler``), so that metrics
-synchronised over the processes count every test clip exactly once: testing runs on every rank.
+Training batches are shuffled by (seed, epoch) and Lightning splits them between processes. Validation and test
+batches are split between processes without repeating a sample (``UnrepeatedDistributedSampler``), so that
+metrics synchronised over the processes count every clip exactly once: testing runs on every rank.
 """
 
 from __future__ import annotations
@@ -30,9 +30,16 @@ class SkeletonDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self.data.train_dataloader()
 
-    def test_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader:
+        """K test clips per held-out training clip (``data.val_fraction``); split between processes as the test."""
+        return self.data.test_dataloader(samples=self.data.val_samples(), sampler_factory=self._sampler_factory())
+
+    def _sampler_factory(self):
         trainer = self.trainer
         if trainer is None or trainer.world_size == 1:
-            return self.data.test_dataloader(self.test_split)
-        return self.data.test_dataloader(self.test_split, lambda dataset: UnrepeatedDistributedSampler(
-            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False))
+            return None
+        return lambda dataset: UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,
+                                                            rank=trainer.global_rank, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.data.test_dataloader(self.test_split, self._sampler_factory())

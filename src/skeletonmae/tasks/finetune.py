@@ -26,7 +26,7 @@ from ..data.dataset import SkeletonData
 from ..fileio import atomic_open
 from ..models.build import FORMAT, build_classifier, check_encoder_fits, class_names, load_checkpoint, load_pretrained
 from .datamodule import SkeletonDataModule
-from .trainer import build_trainer, refuse_old_format, resume_path, test_trainer
+from .trainer import build_trainer, check_schedule, refuse_old_format, resume_path, test_trainer
 
 
 class FinetuneTask(L.LightningModule):
@@ -44,6 +44,7 @@ class FinetuneTask(L.LightningModule):
         self.top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.top5 = MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro")
         self.confusion = MulticlassConfusionMatrix(num_classes)
+        self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.test_results: dict = {}
 
     @classmethod
@@ -68,6 +69,11 @@ class FinetuneTask(L.LightningModule):
         self.log_dict({"train/loss": loss, "train/top1": acc}, prog_bar=True, on_step=True, on_epoch=True,
                       sync_dist=True, batch_size=len(y))
         return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y, _ = batch
+        self.val_top1(self.model.predict_clips(x), y)
+        self.log("val/top1", self.val_top1, on_epoch=True, prog_bar=True, batch_size=len(y))
 
     def on_test_epoch_start(self) -> None:
         self._rows: dict[str, list[torch.Tensor]] = {"index": [], "scores": [], "labels": []}
@@ -179,11 +185,21 @@ def run_finetune(cfg: Config) -> dict:
     if cfg.finetune.freeze_encoder:
         for graph in task.model.layer_graphs():
             graph.requires_grad_(False)
-    trainer = build_trainer(cfg, cfg.finetune.epochs)
+    check_schedule(len(data.train_samples()), cfg.finetune.batch_size, cfg.finetune.epochs, "finetune")
+    trainer = build_trainer(cfg, cfg.finetune.epochs, validate=bool(data.val_samples()))
     save_config(cfg, out / "config.yaml")
     start = time.time()
     trainer.fit(task, datamodule=dm, ckpt_path=resume)
-    return test_task(task, trainer, dm, out, {"train_seconds": round(time.time() - start, 1)})
+    extra = {"train_seconds": round(time.time() - start, 1)}
+    if "val/top1" in trainer.callback_metrics:
+        extra.update(val_top1=float(trainer.callback_metrics["val/top1"]), val_clips=len(data.val_samples()))
+    if cfg.finetune.test:
+        return test_task(task, trainer, dm, out, extra)
+    if trainer.is_global_zero:  # validation only: the test split stays unseen
+        with atomic_open(out / "metrics.json", "w") as f:
+            json.dump({**extra, "tested": False}, f, indent=1)
+        print(f"validation top1 {extra.get('val_top1', float('nan')):.4f} -> {out}/metrics.json (not tested)")
+    return extra
 
 
 def run_test(checkpoint: str | Path, cfg: Config, out: Path, split: str | None = None) -> dict:

@@ -20,7 +20,7 @@ from ..models.build import FORMAT, build_pretrain_model
 from ..models.contrastive import GraphContrast
 from ..models.skeletonmae import SkeletonMAE
 from .datamodule import SkeletonDataModule
-from .trainer import build_trainer, refuse_old_format, resume_path
+from .trainer import build_trainer, check_schedule, refuse_old_format, resume_path
 
 
 class PretrainTask(L.LightningModule):
@@ -67,6 +67,7 @@ def run_pretrain(cfg: Config) -> Path:
     resume = resume_path(cfg)
     dm = SkeletonDataModule.from_config(cfg, cfg.pretrain.batch_size, train_splits=cfg.pretrain.splits, labelled=False)
     task = PretrainTask(cfg.to_dict(), dm.data.in_channels)
+    check_schedule(len(dm.data.train_samples()), cfg.pretrain.batch_size, cfg.pretrain.epochs, "pretrain")
     trainer = build_trainer(cfg, cfg.pretrain.epochs)
     save_config(cfg, Path(cfg.trainer.out_dir) / "config.yaml")
     start = time.time()

@@ -8,7 +8,9 @@ so a checkpoint cannot run code. A run whose ``out_dir`` holds ``checkpoints/las
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
@@ -25,7 +27,9 @@ from ..errors import CheckpointError, ConfigError, SkeletonMAEError
 from ..fileio import atomic_open
 from ..models.build import FORMAT, load_checkpoint
 
-# Lightning's own deprecation noise, not actionable by a user of this package.
+# Lightning's notices (devices found, tips, adverts) and deprecation noise, not actionable by a user of this package.
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=r".*You passed in a `val_dataloader` but have no `validation_step`.*")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
 
@@ -80,15 +84,32 @@ def _trainer(cfg: Config, **kw) -> L.Trainer:
                           f"{t.precision!r}): {str(e).splitlines()[0][:300]}") from e
 
 
-def build_trainer(cfg: Config, max_epochs: int) -> L.Trainer:
+MIN_STEPS = 500  # fewer optimiser steps than this barely move a model: say so
+
+
+def check_schedule(clips: int, batch_size: int, epochs: int, stage: str) -> None:
+    """Refuse a batch larger than the training clips; warn when the run takes few optimiser steps."""
+    if batch_size > clips:
+        scaled = " (and finetune.lr is scaled for the full one)" if stage == "finetune" else ""
+        raise ConfigError(f"{stage}.batch_size={batch_size} is larger than the {clips} training clips: every epoch "
+                          f"would be one partial batch{scaled}; set {stage}.batch_size to {clips} or less")
+    steps = epochs * (clips // batch_size)
+    if steps < MIN_STEPS:
+        print(f"skeletonmae: warning: {stage} takes only {steps} optimiser steps ({epochs} epochs x "
+              f"{clips // batch_size} batches of {batch_size}); a smaller {stage}.batch_size or more {stage}.epochs "
+              "trains the model more", file=sys.stderr)
+
+
+def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Trainer:
     """The training Trainer: atomic checkpoints every epoch (``last.ckpt`` for resuming), CSV and TensorBoard logs
-    in ``trainer.out_dir``, the NaN guard, a progress bar."""
+    in ``trainer.out_dir``, the NaN guard, a progress bar; validation every epoch when ``validate``."""
     t = cfg.trainer
     out = Path(t.out_dir)
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                         save_last=True, save_top_k=1, every_n_epochs=1),
         NonFiniteLossGuard(),
+        LearningRateMonitor(logging_interval="epoch"),
     ]
     if t.progress:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
@@ -103,6 +124,7 @@ def build_trainer(cfg: Config, max_epochs: int) -> L.Trainer:
         limit_train_batches=t.limit_train_batches,
         enable_progress_bar=t.progress,
         num_sanity_val_steps=0,
+        limit_val_batches=1.0 if validate else 0,
     )
 
 
