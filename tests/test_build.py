@@ -13,10 +13,11 @@ from skeletonmae.errors import CheckpointError
 from skeletonmae.models.build import (
     FORMAT,
     build_classifier,
-    check_encoder_fits,
     load_checkpoint,
     load_classifier,
+    load_encoder,
     load_pretrained,
+    save_encoder,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -35,8 +36,9 @@ def test_checkpoints_written_before_the_joint_encoder_load_and_give_the_same_num
         np.testing.assert_allclose(pre.encode(x).numpy(), expected["encoded"], rtol=0, atol=1e-6)
     # an old pre-training checkpoint still serves as the pre-trained encoder of a new classifier
     clf = build_classifier(load_config(None, ["encoder.dim=8", "encoder.layers=1", "data.clip_len=8"]), 2, 4)
-    check_encoder_fits(pre_cfg.encoder, pre.in_channels, pre_cfg, 2, "v0")
-    clf.load_pretrained(pre.encoder_state(), "first")
+    encoder = load_encoder(FIXTURES / "v0_pretrain.ckpt")
+    assert encoder.differences(load_config(None, ["encoder.dim=8", "encoder.layers=1"]), 2)[0] == []
+    clf.load_pretrained(encoder.state, "first")
     assert torch.equal(clf.encoder.embed.weight, pre.encoder.embed.weight)
 
 
@@ -76,13 +78,25 @@ def test_loading_refuses_damaged_or_misused_checkpoints(tmp_path):
         load_classifier(tmp_path / "missing.ckpt")
 
 
-def test_encoder_fit_is_encoder_config_equality():
-    cfg = load_config(None, ["encoder.dim=8"])
-    check_encoder_fits(cfg.encoder, 2, cfg, 2, "x")
-    with pytest.raises(CheckpointError, match="encoder.layers: checkpoint 3, config 2"):
-        check_encoder_fits(cfg.encoder, 2, load_config(None, ["encoder.dim=8", "encoder.layers=2"]), 2, "x")
-    with pytest.raises(CheckpointError, match="C = 2 input channels; this data gives C = 3"):
-        check_encoder_fits(cfg.encoder, 2, cfg, 3, "x")
+def test_encoder_files_round_trip_and_fit_by_encoder_config_equality(tmp_path, monkeypatch):
+    from skeletonmae.models import build
+
+    path = save_encoder(FIXTURES / "v0_pretrain.ckpt", tmp_path / "tiny_2d.pt", {"corpus": "demo"})
+    encoder = load_encoder(path)
+    old = load_encoder(FIXTURES / "v0_pretrain.ckpt")
+    assert encoder.config == old.config and encoder.in_channels == 2 and encoder.card == {"corpus": "demo"}
+    assert all(torch.equal(v, old.state[k]) for k, v in encoder.state.items())
+    cfg = load_config(None, ["encoder.dim=8", "encoder.layers=1", "data.normalize=auto"])
+    assert encoder.differences(cfg, 2) == ([], [])
+    fit, data = encoder.differences(load_config(None, ["encoder.dim=8", "encoder.layers=2"]), 3)
+    assert fit == ["encoder.layers: encoder 1, config 2", fit[1]] and "encoder C = 2, data C = 3" in fit[1]
+    assert data == ["data.normalize: encoder 'auto', config 'fix'"]
+    monkeypatch.setattr(build, "ENCODERS", tmp_path)
+    assert build.find_packaged_encoder(cfg, 2)[0].name == "tiny_2d"
+    found, why = build.find_packaged_encoder(load_config(None, ["encoder.dim=8", "encoder.layers=1"]), 2)
+    assert found is None and "'tiny_2d' differs in data.normalize" in why
+    with pytest.raises(CheckpointError, match="is a fine-tuned classifier"):
+        load_encoder(FIXTURES / "v0_finetune.ckpt")
 
 
 def test_new_checkpoints_record_their_format(tmp_path):

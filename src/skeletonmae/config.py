@@ -159,7 +159,8 @@ class FinetuneConfig:
     warmup_epochs: int = _key(5, "linear warm-up epochs (paper: 5)", 0, 10**6)
     milestones: list[int] = _key([90, 100], "epochs where lr is divided by 10 (paper: 90, 100)", 0, 10**6)
     label_smoothing: float = _key(0.1, "label smoothing (paper: 0.1)", 0, 1, below=True)
-    pretrained: str = _key("", "pre-training checkpoint; '' or 'none' = from scratch")
+    pretrained: str = _key("auto", "'auto': the packaged encoder that fits; a pre-training checkpoint or encoder "
+                           "file; 'none': from scratch")
     pretrained_layers: Literal["first", "all"] = _key("first", "STRL layers that get the pre-trained G_E")
     test: bool = _key(True, "test on data.test_split after training (false: validation only, to choose a recipe)")
     freeze_encoder: bool = _key(False, "keep the pre-trained G_E fixed (linear-probe style)")

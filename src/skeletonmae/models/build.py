@@ -14,13 +14,16 @@ names and the flat ``model`` config section. Format-0 checkpoints are migrated w
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..config import Config, EncoderConfig
 from ..errors import CheckpointError
+from ..fileio import atomic_open
 from .contrastive import GraphContrast
 from .skeletonmae import SkeletonMAE
 from .ssl import SSLClassifier
@@ -142,13 +145,81 @@ def class_names(ckpt: dict) -> list[str] | None:
     return list(names) if names else None
 
 
-def check_encoder_fits(encoder: EncoderConfig, in_channels: int, cfg: Config, data_channels: int, name: str) -> None:
-    """A pre-trained encoder fits a model exactly when the EncoderConfigs are equal and the input channels agree."""
-    diff = [f"encoder.{k}: checkpoint {getattr(encoder, k)!r}, config {getattr(cfg.encoder, k)!r}"
-            for k in EncoderConfig.__dataclass_fields__ if getattr(encoder, k) != getattr(cfg.encoder, k)]
-    if diff:
-        raise CheckpointError(f"pre-trained encoder {name} does not fit this model: " + "; ".join(diff) +
-                              ". Use the same encoder.* values in the fine-tuning config (or pre-train again).")
-    if in_channels != data_channels:
-        raise CheckpointError(f"{name} was pre-trained on C = {in_channels} input channels; this data gives "
-                              f"C = {data_channels} (check data.use_score, data.motion, data.bone and 2D/3D)")
+# -- pre-trained encoders, on their own ---------------------------------------------------------------------
+ENCODERS = Path(__file__).resolve().parents[1] / "encoders"  # the packaged ones (src/skeletonmae/encoders)
+DATA_KEYS = ("normalize", "motion", "bone", "use_score")  # data settings an encoder's input depends on
+
+
+@dataclass
+class PretrainedEncoder:
+    """A pre-trained joint encoder: what fine-tuning loads (weights, architecture, input) and where it came from.
+
+    ``data`` holds the ``data.*`` settings its input was made with (normalisation, channels); ``card`` the model
+    card of a packaged encoder (corpus, command, commit, wall time, losses)."""
+
+    name: str
+    config: EncoderConfig
+    in_channels: int
+    state: dict[str, torch.Tensor]
+    data: dict
+    card: dict
+
+    def differences(self, cfg: Config, in_channels: int) -> tuple[list[str], list[str]]:
+        """(what keeps this encoder's weights from fitting a model of ``cfg`` on data of ``in_channels``: encoder
+        config and input channels; the ``data.*`` settings that differ from its pre-training's). Both empty: it
+        fits exactly."""
+        fit = [f"encoder.{k}: encoder {getattr(self.config, k)!r}, config {getattr(cfg.encoder, k)!r}"
+               for k in EncoderConfig.__dataclass_fields__ if getattr(self.config, k) != getattr(cfg.encoder, k)]
+        if self.in_channels != in_channels:
+            fit.append(f"input channels: encoder C = {self.in_channels}, data C = {in_channels} (data.use_score, "
+                       "data.motion, data.bone, 2D/3D)")
+        data = [f"data.{k}: encoder {v!r}, config {getattr(cfg.data, k)!r}" for k, v in self.data.items()
+                if getattr(cfg.data, k) != v]
+        return fit, data
+
+
+def save_encoder(checkpoint: str | Path, path: str | Path, card: dict) -> Path:
+    """Write the joint encoder of a pre-training checkpoint, its config, input settings and ``card`` to ``path``."""
+    model, cfg = load_pretrained(checkpoint)
+    path = Path(path)
+    with atomic_open(path, "wb") as f:
+        torch.save({"format": FORMAT, "encoder": dataclasses.asdict(cfg.encoder), "in_channels": model.in_channels,
+                    "data": {k: getattr(cfg.data, k) for k in DATA_KEYS}, "state_dict": model.encoder_state(),
+                    "card": card}, f)
+    return path
+
+
+def load_encoder(source: str | Path) -> PretrainedEncoder:
+    """A pre-trained encoder from an encoder file (:func:`save_encoder`) or a pre-training checkpoint."""
+    ckpt = load_checkpoint(source)
+    name = Path(source).stem
+    if "hyper_parameters" in ckpt:
+        model, cfg = load_pretrained(ckpt)
+        return PretrainedEncoder(name, cfg.encoder, model.in_channels, model.encoder_state(),
+                                 {k: getattr(cfg.data, k) for k in DATA_KEYS}, {"source": str(source)})
+    if not {"encoder", "in_channels", "state_dict", "data"} <= set(ckpt):
+        raise CheckpointError(f"{source} is neither a pre-training checkpoint nor an encoder file")
+    try:
+        config = EncoderConfig(**ckpt["encoder"])
+    except TypeError as e:
+        raise CheckpointError(f"{source}: its encoder config does not fit this version ({e})") from e
+    return PretrainedEncoder(name, config, int(ckpt["in_channels"]), ckpt["state_dict"], dict(ckpt["data"]),
+                             dict(ckpt.get("card", {})))
+
+
+def packaged_encoders() -> dict[str, Path]:
+    """The encoders shipped in the package, by name."""
+    return {p.stem: p for p in sorted(ENCODERS.glob("*.pt"))}
+
+
+def find_packaged_encoder(cfg: Config, in_channels: int) -> tuple[PretrainedEncoder | None, str]:
+    """The packaged encoder that fits a model of ``cfg`` on data of ``in_channels`` (``finetune.pretrained=auto``),
+    or None and why none does."""
+    why = []
+    for path in packaged_encoders().values():
+        encoder = load_encoder(path)
+        diff = sum(encoder.differences(cfg, in_channels), [])
+        if not diff:
+            return encoder, f"packaged encoder '{encoder.name}'"
+        why.append(f"'{encoder.name}' differs in " + "; ".join(diff))
+    return None, "no packaged encoder fits this model: " + (" | ".join(why) or "none is installed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -23,8 +24,18 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from ..config import Config, save_config
 from ..data.annotations import read_label_map
 from ..data.dataset import SkeletonData
+from ..errors import CheckpointError
 from ..fileio import atomic_open
-from ..models.build import FORMAT, build_classifier, check_encoder_fits, class_names, load_checkpoint, load_pretrained
+from ..models.build import (
+    FORMAT,
+    PretrainedEncoder,
+    build_classifier,
+    class_names,
+    find_packaged_encoder,
+    load_checkpoint,
+    load_encoder,
+)
+from ..skeleton import get_layout, joint_mapping
 from .datamodule import SkeletonDataModule
 from .trainer import build_trainer, check_schedule, refuse_old_format, resume_path, test_trainer
 
@@ -162,12 +173,34 @@ def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, ou
     return report
 
 
-def load_encoder_weights(task: FinetuneTask, cfg: Config, in_channels: int) -> None:
-    """Put the pre-trained encoder of ``finetune.pretrained`` into the task's classifier (checked to fit)."""
-    pretrained = cfg.finetune.pretrained
-    pre_model, pre_cfg = load_pretrained(pretrained)
-    check_encoder_fits(pre_cfg.encoder, pre_model.in_channels, cfg, in_channels, pretrained)
-    task.model.load_pretrained(pre_model.encoder_state(), cfg.finetune.pretrained_layers)
+def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | None:
+    """The encoder ``finetune.pretrained`` names: none, the packaged one that fits (``auto``), or a file.
+
+    A file whose encoder does not fit the model is an error; one pre-trained with other ``data.*`` settings
+    (normalisation) is used with a warning. ``auto`` takes a packaged encoder only when everything matches and
+    says which one, or why none does (then the model trains from scratch)."""
+    source = cfg.finetune.pretrained
+    if source.lower() in ("", "none"):
+        return None
+    if source == "auto":
+        encoder, why = find_packaged_encoder(cfg, data.in_channels)
+        print(f"pre-trained encoder: {why}" + ("" if encoder else "; training from scratch"), file=sys.stderr)
+    else:
+        encoder = load_encoder(source)
+        fit, other = encoder.differences(cfg, data.in_channels)
+        if fit:
+            raise CheckpointError(f"pre-trained encoder {source} does not fit this model: " + "; ".join(fit) +
+                                  ". Use the same encoder.* values and input channels (or pre-train again).")
+        if other:
+            print(f"skeletonmae: warning: {source} was pre-trained with other data settings (" + "; ".join(other) +
+                  "): its features may not suit this input", file=sys.stderr)
+    if encoder is not None:
+        mapped = int((joint_mapping(cfg.data.layout, cfg.encoder.layout) >= 0).sum())
+        joints = get_layout(cfg.encoder.layout).num_joints
+        if mapped < joints:
+            print(f"skeletonmae: note: {mapped} of the encoder's {joints} joints ({cfg.encoder.layout}) are found in "
+                  f"data.layout {cfg.data.layout} by name; the others stay empty", file=sys.stderr)
+    return encoder
 
 
 def run_finetune(cfg: Config) -> dict:
@@ -180,8 +213,9 @@ def run_finetune(cfg: Config) -> dict:
     names = read_label_map(Path(cfg.data.path).parent / "label_map.txt")
     task = FinetuneTask(cfg.to_dict(), data.in_channels, data.num_classes,
                         names if names and len(names) >= data.num_classes else None)
-    if cfg.finetune.pretrained and cfg.finetune.pretrained.lower() != "none" and resume is None:
-        load_encoder_weights(task, cfg, data.in_channels)
+    encoder = pretrained_encoder(cfg, data) if resume is None else None
+    if encoder is not None:
+        task.model.load_pretrained(encoder.state, cfg.finetune.pretrained_layers)
     if cfg.finetune.freeze_encoder:
         for graph in task.model.layer_graphs():
             graph.requires_grad_(False)
