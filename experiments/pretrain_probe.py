@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def probe(method: str, model, extra: dict, seconds: float = 0.0):
         start = time.time()
-        feats_train, feats_test = extract_features(train, dm, model), extract_features(test, dm, model)
+        feats_train, feats_test = extract_features(train, dm, model.encoder), extract_features(test, dm, model.encoder)
         common = {"dataset": dataset, "split": cfg.data.test_split, "method": method, "epochs": extra.get("epochs", 0),
                   **extra}
         rows.append({**common, "protocol": "linear probe, all labels", "label_fraction": 1.0, "seed": 0,

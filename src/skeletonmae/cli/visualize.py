@@ -93,7 +93,7 @@ def cmd_pca(args) -> int:
     else:
         from ..tasks.probe import extract_features
 
-        feats, labels = extract_features(samples, dm, model)
+        feats, labels = extract_features(samples, dm, model.encoder)
         kind = "pre-trained encoder features (pooled per joint)"
     names = hp.get("class_names") or _class_names_for(cfg.data.path)
     path = plot_embedding_pca(feats, labels, names, args.out, classes=classes,

@@ -22,8 +22,8 @@ from sklearn.preprocessing import StandardScaler
 
 from ..data.dataset import SkeletonData, SkeletonDataset, collect, stratified_subset
 from ..metrics import classification_metrics
-from ..models.contrastive import GraphContrast
-from ..models.skeletonmae import SkeletonMAE, present_joints
+from ..models.encoder import JointEncoder
+from ..models.skeletonmae import present_joints
 from ..nn.pooling import pool_per_joint
 
 
@@ -35,21 +35,22 @@ def coordinate_features(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def extract_features(samples: list[dict], data: SkeletonData, model: SkeletonMAE | GraphContrast | None,
+def extract_features(samples: list[dict], data: SkeletonData, encoder: JointEncoder | None,
                      batch_size: int = 64, clip: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled features and labels of ``samples``; ``model=None`` gives the coordinate baseline.
+    """Pooled features and labels of ``samples``: of the joint ``encoder``'s output H = G_E(A, X), or for
+    ``encoder=None`` of the coordinates and their velocity (the baseline).
 
     ``clip`` picks one of the test pipeline's clips (with ``data.test_flip``, clip ``data.test_clips`` is the
     mirror image of clip 0)."""
     loader = torch.utils.data.DataLoader(SkeletonDataset(samples, data.pipeline(train=False)), batch_size=batch_size)
-    if model is not None:
-        model.eval()
+    if encoder is not None:
+        encoder.eval()
     channels = data.load().num_channels
 
     def features(x: torch.Tensor) -> torch.Tensor:
         x = x[:, clip]  # one deterministic clip: [N, P, T, V, C]
         # the baseline takes the coordinates alone (no data.motion, data.bone or score channels), adds velocity
-        h = coordinate_features(x[..., :channels]) if model is None else model.encode(x)
+        h = coordinate_features(x[..., :channels]) if encoder is None else encoder(x)
         return pool_per_joint(h, present_joints(x).any(-1))
 
     feats, labels, _ = collect(loader, features)
