@@ -134,7 +134,7 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     # a pre-trained encoder of another width is refused with the reason
     assert main(["finetune", "--config", "penn_action", "--out", str(tmp_path / "ft2"), "--pretrained", str(ckpt),
                  *common, "encoder.dim=32"]) == 2
-    assert "encoder.dim: checkpoint 16, config 32" in capsys.readouterr().err
+    assert "encoder.dim: encoder 16, config 32" in capsys.readouterr().err
     assert main(["test", "--checkpoint", str(ft / "checkpoints" / "last.ckpt"), "--out", str(tmp_path / "t"),
                  "data.test_clips=1"]) == 0
     again = json.loads((tmp_path / "t" / "metrics.json").read_text())
@@ -160,8 +160,13 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     np.save(npy, clip["keypoint"])
     assert main(["predict", "--checkpoint", str(ft_ckpt), str(npy), "--img-shape", *map(str, clip["img_shape"]),
                  "--layout", "penn13", "--out", str(tmp_path / "one.json")]) == 0
-    assert main(["predict", "--checkpoint", str(ft_ckpt), str(npy), "--layout", "penn13"]) == 2
-    assert "needs img_shape" in capsys.readouterr().err
+    # a model normalised by body size needs no frame size; (x, y, confidence) arrays are read as such
+    xyc = tmp_path / "xyc.npy"
+    np.save(xyc, np.concatenate([clip["keypoint"][0], clip["keypoint_score"][0][..., None]], -1))  # [T, V, 3]
+    assert main(["predict", "--checkpoint", str(ft_ckpt), str(xyc), "--layout", "penn13", "--out",
+                 str(tmp_path / "xyc.json")]) == 0
+    xyc_pred = json.loads((tmp_path / "xyc.json").read_text())["predictions"][0]
+    assert xyc_pred["scores"] == pytest.approx(r["scores"], abs=1e-5) and "label" not in xyc_pred
 
     # video -> action: poses from the real NTU clip in MediaPipe's environment, then classified here
     pose_python = Path(__file__).resolve().parents[1] / ".venv-pose" / "bin" / "python"

@@ -56,7 +56,7 @@ def test_grid_runs_pretrains_and_resumes(tmp_path, fake_training):
     assert pre.pretrain.epochs == 2 and pre.data.path == "runs/demo/demo.pkl"  # the pre-training config
     assert Path(pre.trainer.out_dir) == tmp_path / "b" / "pretrain"
     fa, fb = fake_training["finetune"]
-    assert Path(fa.trainer.out_dir) == tmp_path / "a" and fa.finetune.pretrained == ""
+    assert Path(fa.trainer.out_dir) == tmp_path / "a" and fa.finetune.pretrained == "auto"
     assert fb.finetune.pretrained == str(tmp_path / "b" / "pretrain" / "checkpoints" / "last.ckpt")
 
     again = run_grid(runs, _row)  # finished runs are read back, not run again

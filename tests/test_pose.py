@@ -63,7 +63,7 @@ def test_missing_mediapipe_gives_install_hint(monkeypatch):
 
 def test_bad_arguments_are_refused():
     with pytest.raises(DataError, match="label"):
-        extract_poses(VIDEO, label=-1)
+        extract_poses(VIDEO, label=-2)
     with pytest.raises(ConfigError, match="max_persons"):
         extract_poses(VIDEO, max_persons=0)
     with pytest.raises(ConfigError, match="model_complexity"):

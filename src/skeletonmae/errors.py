@@ -7,7 +7,9 @@ without a traceback; anything else is a bug.
 
 
 class SkeletonMAEError(Exception):
-    """Base class: a problem the user can fix, described in the message."""
+    """Base class: a problem the user can fix, described in the message; the CLI exits with ``exit_code``."""
+
+    exit_code = 2
 
 
 class DataError(SkeletonMAEError, ValueError):
@@ -20,3 +22,9 @@ class ConfigError(SkeletonMAEError, ValueError):
 
 class CheckpointError(SkeletonMAEError, ValueError):
     """A checkpoint is missing, unreadable, or does not fit the model it is loaded into."""
+
+
+class Interrupted(SkeletonMAEError):
+    """A run was stopped by a signal (SIGTERM from a scheduler); a resumable checkpoint was saved."""
+
+    exit_code = 143  # 128 + SIGTERM, as a shell reports a process the signal ended

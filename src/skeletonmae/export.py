@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # torch is imported where it is used, so that building the CL
     from torch import nn
 
 INPUT_NAME, OUTPUT_NAME = "skeleton", "logits"
-DEFAULT_OPSET = 17  # widely supported by ONNX runtimes; the TorchScript exporter goes up to 20
+DEFAULT_OPSET = 17  # widely supported by ONNX runtimes
+MIN_OPSET, MAX_OPSET = 9, 20  # what the TorchScript exporter writes for this model (scaled dot products, ... need 9)
 
 
 class _eval_mode:
@@ -68,11 +69,15 @@ def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor, opset
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
         warnings.filterwarnings("ignore", message=".*The feature will be removed.*")
-        torch.onnx.export(
-            model.cpu(), (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=opset or DEFAULT_OPSET, do_constant_folding=True, dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                model.cpu(), (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset or DEFAULT_OPSET, do_constant_folding=True, dynamo=False,
+            )
+        except (RuntimeError, ValueError, torch.onnx.errors.OnnxExporterError) as e:
+            raise ConfigError(f"ONNX export at opset {opset or DEFAULT_OPSET} failed "
+                              f"({str(e).splitlines()[0][:200]}); the default opset {DEFAULT_OPSET} works") from e
     data = buf.getvalue()
     onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
     with atomic_open(path, "wb") as f:

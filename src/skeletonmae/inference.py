@@ -32,6 +32,8 @@ class Predictor:
         self.model, self.cfg, self.device = model.eval().to(device), cfg, device
         self.num_classes = model.num_classes
         self.class_names = list(class_names or [f"class {i}" for i in range(self.num_classes)])
+        d = cfg.data  # the coordinates per joint the model was trained on: 2 (2D) or 3 (3D)
+        self.coords = (model.encoder.in_channels - int(d.use_score)) // (1 + int(d.motion) + int(d.bone))
 
     @torch.no_grad()
     def predict_samples(self, samples: list[dict], layout: str | None = None, top_k: int = 5,
@@ -46,7 +48,12 @@ class Predictor:
         problems = [p for i, s in enumerate(samples) for p in check_sample(s, i, "input", layout, None, labelled=False)]
         if problems:
             raise DataError("the input cannot be classified:\n  " + "\n  ".join(problems[:10]))
-        is_3d = samples[0]["keypoint"].shape[-1] == 3
+        given = {s["keypoint"].shape[-1] for s in samples}
+        if given != {self.coords}:
+            kinds = {2: "2D (x, y)", 3: "3D (x, y, z)"}
+            raise DataError(f"the model was trained on {kinds[self.coords]} joints; the input has "
+                            f"{' and '.join(kinds.get(c, f'C = {c}') for c in sorted(given))} joints")
+        is_3d = self.coords == 3
         pipeline = config_pipeline(self.cfg, is_3d, train=False, source_layout=layout.name)
         out = []
         for start in range(0, len(samples), batch_size):
@@ -64,15 +71,26 @@ class Predictor:
 
     def predict(self, keypoint: np.ndarray, keypoint_score: np.ndarray | None = None,
                 img_shape: tuple[int, int] | None = None, layout: str | None = None, top_k: int = 5) -> dict:
-        """Classify one clip: ``keypoint`` [M, T, V, C] (or [T, V, C]), scores [M, T, V] for 2D."""
+        """Classify one clip: ``keypoint`` [M, T, V, C] (or [T, V, C]); for 2D, scores [M, T, V] (default 1).
+
+        A 2D model also takes C = 3 as (x, y, confidence), the most common raw format of pose estimators.
+        ``img_shape`` (height, width) is needed only when the model normalises by the frame (data.normalize=fix).
+        """
         keypoint = np.asarray(keypoint, dtype=np.float32)
         if keypoint.ndim == 3:
             keypoint = keypoint[None]
             keypoint_score = None if keypoint_score is None else np.asarray(keypoint_score)[None]
+        if keypoint.ndim != 4:
+            raise DataError(f"keypoint must be [T, V, C] or [M, T, V, C], got shape {list(keypoint.shape)}")
+        if self.coords == 2 and keypoint.shape[-1] == 3 and keypoint_score is None:
+            keypoint, keypoint_score = keypoint[..., :2], keypoint[..., 2]
         sample = {"frame_dir": "input", "label": -1, "keypoint": keypoint, "total_frames": keypoint.shape[1]}
         if keypoint.shape[-1] == 2:
             if img_shape is None:
-                raise DataError("2D input needs img_shape (height, width) of the frames the poses came from")
+                if self.cfg.data.normalize == "fix":
+                    raise DataError("this model normalises 2D joints by the frame: give img_shape (height, width) "
+                                    "of the frames the poses came from")
+                img_shape = tuple(max(1, int(np.nan_to_num(keypoint[..., i]).max()) + 1) for i in (1, 0))
             sample["img_shape"] = tuple(int(v) for v in img_shape)
             sample["keypoint_score"] = (np.ones(keypoint.shape[:3], np.float32) if keypoint_score is None
                                         else np.asarray(keypoint_score, dtype=np.float32))

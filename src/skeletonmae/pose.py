@@ -177,7 +177,7 @@ def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | N
 
 def extract_poses(
     video_path: str | os.PathLike,
-    label: int = 0,
+    label: int = -1,
     max_persons: int = 2,
     model_complexity: int = 1,
     min_detection_confidence: float = 0.5,
@@ -191,7 +191,7 @@ def extract_poses(
 
     Args:
         video_path: the video file.
-        label: the clip's 0-based class index (our format has no "unknown" label; pass 0 if there is none).
+        label: the clip's 0-based class index, or -1 (the default) for "no label".
         max_persons: person slots M in the output (>= 1). MediaPipe tracks one person, put in slot 0;
             other slots stay zero with score 0.
         model_complexity: MediaPipe's model size; only 1 (``pose_landmark_full``) ships in the package,
@@ -208,8 +208,8 @@ def extract_poses(
         and ``keypoint_score`` float32 [M, T, 17], MediaPipe's landmark visibility (0 where no person
         was found). ``img_shape`` = ``original_shape`` = (height, width).
     """
-    if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or label < 0:
-        raise DataError(f"label must be a 0-based class index (int >= 0), got {label!r}")
+    if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or label < -1:
+        raise DataError(f"label must be a 0-based class index, or -1 for no label, got {label!r}")
     if not isinstance(max_persons, int) or max_persons < 1:
         raise ConfigError(f"max_persons must be an int >= 1, got {max_persons!r}")
     if model_complexity not in _MODEL_FILES:
@@ -263,6 +263,8 @@ def extract_poses(
                 progress(len(coords), expected)
 
     t = len(coords)
+    if not any(score.any() for score in scores):
+        raise DataError(f"{path}: no person was found in any of its {t} frames; nothing to classify")
     keypoint = np.zeros((max_persons, t, 17, 2), dtype=np.float32)
     keypoint_score = np.zeros((max_persons, t, 17), dtype=np.float32)
     keypoint[0] = np.stack(coords)
@@ -289,7 +291,7 @@ def write_pose_pickle(clips: list[dict], path: str | os.PathLike, split_name: st
     clips = list(clips)
     names = [c.get("frame_dir") for c in clips if isinstance(c, dict)]
     data = {"split": {split_name: names}, "annotations": clips}
-    problems = check_annotations(data, path, layout=get_layout("coco17"))
+    problems = check_annotations(data, path, layout=get_layout("coco17"), labelled=False)
     if problems:
         raise DataError(f"{path}: not written, {len(problems)} problem(s):\n  " + "\n  ".join(problems[:10]))
     return save_annotations(path, clips, data["split"])

@@ -42,6 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def count(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"skeletonmae: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except OSError as e:  # the machine refused (disk full, read-only, no permission, a file where a folder must be)
+        if args.debug:
+            traceback.print_exc()
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"skeletonmae: error: {where}{e.strerror or e}; nothing else was changed", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("skeletonmae: interrupted", file=sys.stderr)

@@ -17,7 +17,9 @@ def cmd_data_check(args) -> int:
 
 def cmd_data_demo(args) -> int:
     from ..data.synthetic import write_demo_pickle
+    from ..fileio import check_output
 
+    check_output(args.out)
     path = write_demo_pickle(args.out, num_per_class=args.per_class, seed=args.seed)
     print(f"wrote {path}")
     return 0
@@ -25,6 +27,7 @@ def cmd_data_demo(args) -> int:
 
 def cmd_data_pool(args) -> int:
     from ..data.pool import write_pool
+    from ..fileio import check_output
 
     sources = []
     for spec in args.sources:
@@ -36,6 +39,7 @@ def cmd_data_pool(args) -> int:
         raise ConfigError(f"--views {args.views}: give the number of camera views of each 3D clip, 1 or more")
     if args.seed is not None and args.views is None:
         raise ConfigError("--seed draws the virtual cameras of --views; give --views N with it")
+    check_output(args.out, [p for p, _ in sources])
     path = write_pool(args.out, sources, args.layout, args.exclude, views=args.views, seed=args.seed or 0)
     print(f"wrote {path}; pre-train on it with data.path={path} data.layout={args.layout} 'pretrain.splits=[pool]'")
     return 0
@@ -43,7 +47,9 @@ def cmd_data_pool(args) -> int:
 
 def cmd_data_convert_ntu(args) -> int:
     from ..data.ntu import convert_ntu
+    from ..fileio import check_output
 
+    check_output(args.out, [args.skeleton_dir] + ([args.missing] if args.missing else []))
     path = convert_ntu(args.skeleton_dir, args.out, benchmark=args.benchmark, mode=args.mode,
                        max_persons=args.max_persons, missing_file_list=args.missing)
     print(f"wrote {path}; check it with: skeletonmae data check {path} --layout ntu25")

@@ -6,16 +6,19 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..export import DEFAULT_OPSET, benchmark_latency, example_input, export_onnx, onnx_parity
+from ..export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, benchmark_latency, example_input, export_onnx, onnx_parity
+from . import count
 
 
 def cmd_export(args) -> int:
+    from ..fileio import check_output
     from ..models.build import load_classifier
 
-    if args.batch < 1 or args.repeats < 1:
-        raise ConfigError(f"--batch and --repeats must be >= 1, got {args.batch} and {args.repeats}")
+    if args.opset is not None and not MIN_OPSET <= args.opset <= MAX_OPSET:
+        raise ConfigError(f"--opset {args.opset}: the exporter writes opsets {MIN_OPSET} to {MAX_OPSET}")
+    out = check_output(Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "model.onnx",
+                       [args.checkpoint])
     model, cfg = load_classifier(args.checkpoint)
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "model.onnx"
     export_onnx(model, out, example_input(model, cfg, args.batch), opset=args.opset)
     print(f"wrote {out}")
     if args.no_check:
@@ -38,9 +41,9 @@ def add_export_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="fine-tuning checkpoint")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")
     p.add_argument("--out", metavar="PATH", help="output file (default: model.onnx beside the checkpoint)")
-    p.add_argument("--batch", type=int, default=2, help="batch size of the example input (default 2)")
+    p.add_argument("--batch", type=count, default=2, help="batch size of the example input (default 2)")
     p.add_argument("--opset", type=int, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--repeats", type=int, default=20, help="timed runs per latency measurement (default 20)")
+    p.add_argument("--repeats", type=count, default=20, help="timed runs per latency measurement (default 20)")
     p.add_argument("--no-check", action="store_true", help="skip the parity check and the latency table")
     p.set_defaults(func=cmd_export)
     return p

@@ -20,15 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     Runs in MediaPipe's environment (.venv-pose); classify the result in the main one with
     ``skeletonmae predict --checkpoint CKPT clips.pkl --layout coco17``.
     """
+    from ..fileio import check_output
     from ..pose import extract_poses, write_pose_pickle
 
     parser = argparse.ArgumentParser(prog="python -m skeletonmae.cli.pose", description=main.__doc__.split("\n")[0])
     parser.add_argument("videos", nargs="+")
     parser.add_argument("--out", required=True, help="annotation pickle to write (layout coco17)")
-    parser.add_argument("--label", type=int, default=0, help="label stored with every clip (default 0)")
+    parser.add_argument("--label", type=int, default=-1, help="label stored with every clip (default -1: no label)")
     parser.add_argument("--max-persons", type=int, default=2)
     args = parser.parse_args(argv)
     try:
+        check_output(args.out, args.videos)
         clips = [extract_poses(v, label=args.label, max_persons=args.max_persons) for v in args.videos]
         path = write_pose_pickle(clips, args.out)
     except SkeletonMAEError as e:

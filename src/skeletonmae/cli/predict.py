@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import SkeletonMAEError
+from . import count
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mov", ".mkv", ".webm")
 
@@ -17,9 +18,11 @@ def cmd_predict(args) -> int:
 
     from ..data.annotations import load_annotations
     from ..errors import DataError
-    from ..fileio import atomic_open
+    from ..fileio import atomic_open, check_output
     from ..inference import load
 
+    inputs = [args.checkpoint, args.input] + ([args.score] if args.score else [])
+    check_output(args.out, inputs)
     predictor = load(args.checkpoint)
     path = Path(args.input)
     layout = args.layout
@@ -27,8 +30,8 @@ def cmd_predict(args) -> int:
         samples = load_annotations(path, layout=layout or predictor.cfg.data.layout, labelled=False).samples(args.split)
         results = predictor.predict_samples(samples, layout=layout, top_k=args.top_k)
     elif path.suffix == ".npy":
-        keypoint = np.load(path, allow_pickle=False)
-        score = np.load(args.score, allow_pickle=False) if args.score else None
+        keypoint = _load_array(path)
+        score = _load_array(args.score) if args.score else None
         results = [{"frame_dir": path.stem, **predictor.predict(keypoint, score, args.img_shape, layout, args.top_k)}]
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         from ..pose import extract_poses
@@ -54,11 +57,26 @@ def cmd_predict(args) -> int:
     if labelled:
         acc = np.mean([int(np.argmax(r["scores"])) == r["label"] for r in labelled])
         print(f"top-1 against the file's labels: {acc:.4f} ({len(labelled)} clips)")
-    with atomic_open(args.out, "w") as f:
+    with atomic_open(args.out, "w", inputs=inputs) as f:
         json.dump({"checkpoint": str(args.checkpoint), "input": str(path), "class_names": predictor.class_names,
                    "predictions": results}, f, indent=1)
     print(f"written: {args.out}")
     return 0
+
+
+def _load_array(path):
+    """A numeric .npy array (never pickled objects)."""
+    import numpy as np
+
+    from ..errors import DataError
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npy array of numbers ({e})") from e
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected a numeric array, got {getattr(array, 'dtype', type(array).__name__)}")
+    return array
 
 
 def add_predict_parser(sub) -> argparse.ArgumentParser:
@@ -73,7 +91,7 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--split", help="split of a .pkl input (default: every clip)")
     p.add_argument("--score", metavar="NPY", help="keypoint scores [M, T, V] for a 2D .npy input")
     p.add_argument("--img-shape", type=int, nargs=2, metavar=("H", "W"), help="frame size of a 2D .npy input")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=count, default=5, help="classes to show per clip (default 5)")
     p.add_argument("--out", default="predictions.json", help="JSON output (default predictions.json)")
     p.set_defaults(func=cmd_predict)
     return p

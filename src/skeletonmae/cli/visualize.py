@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SkeletonMAEError
+from ..fileio import check_output
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +44,7 @@ def cmd_reconstruction(args) -> int:
     from ..models.build import load_pretrained
     from ..viz import _class_name, plot_reconstruction
 
+    check_output(args.out, [args.checkpoint] + ([args.data] if args.data else []))
     model, cfg = load_pretrained(args.checkpoint)
     cfg, dm = _datamodule(cfg, args.data)
     split = args.split or cfg.data.test_split
@@ -76,6 +78,7 @@ def cmd_pca(args) -> int:
     from ..models.build import load_checkpoint, load_classifier, load_pretrained
     from ..viz import plot_embedding_pca
 
+    check_output(args.out, [args.checkpoint] + ([args.data] if args.data else []))
     ckpt = load_checkpoint(args.checkpoint)
     hp = ckpt.get("hyper_parameters", {})
     finetuned = "num_classes" in hp
@@ -105,6 +108,7 @@ def cmd_pca(args) -> int:
 def cmd_confusion(args) -> int:
     from ..viz import plot_confusion
 
+    check_output(args.out, [args.metrics] + ([args.labels] if args.labels else []))
     metrics_path = Path(args.metrics)
     if not metrics_path.is_file():
         raise SkeletonMAEError(f"{metrics_path} not found; give the metrics.json a fine-tuning or test run wrote")
@@ -141,6 +145,7 @@ def cmd_confusion(args) -> int:
 def cmd_curves(args) -> int:
     from ..viz import plot_curves
 
+    check_output(args.out, [args.run])
     path = plot_curves(args.run, args.out)
     print(f"wrote {path}")
     return 0

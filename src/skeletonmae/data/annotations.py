@@ -236,9 +236,26 @@ def save_annotations(path: str | os.PathLike, annotations: list[dict], split: di
     return path
 
 
-def read_label_map(path: str | os.PathLike) -> list[str] | None:
-    """Class names from a ``label_map.txt`` (one per line, line i = label i), or None without such a file."""
+def read_label_map(path: str | os.PathLike, num_classes: int | None = None) -> list[str] | None:
+    """Class names from a ``label_map.txt`` (line i names label i; blank lines and ``#`` comments skipped), or None
+    without such a file. With ``num_classes``: too few names, one name too many (a header line shifts every name
+    by one) or a name given twice is a DataError."""
     path = Path(path)
     if not path.is_file():
         return None
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    names = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"{path} names '{twice}' twice; line i must name class i, once each")
+    if num_classes is not None:
+        if len(names) < num_classes:
+            raise DataError(f"{path} has {len(names)} names for the {num_classes} classes of the data (labels 0.."
+                            f"{num_classes - 1}); give one name per class, line i for label i")
+        if len(names) == num_classes + 1:
+            raise DataError(f"{path} has {len(names)} names for {num_classes} classes: if its first line "
+                            f"('{names[0]}') is a header, remove it, since line i names label i")
+    return names

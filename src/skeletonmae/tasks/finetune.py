@@ -37,7 +37,7 @@ from ..models.build import (
 )
 from ..skeleton import get_layout, joint_mapping
 from .datamodule import SkeletonDataModule
-from .trainer import build_trainer, check_schedule, refuse_old_format, resume_path, test_trainer
+from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock, test_trainer
 
 
 class FinetuneTask(L.LightningModule):
@@ -205,14 +205,18 @@ def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | N
 
 def run_finetune(cfg: Config) -> dict:
     """Fine-tune (from a pre-trained encoder or from scratch), test on the test split, write the results."""
+    with run_lock(cfg.trainer.out_dir):
+        return _finetune(cfg)
+
+
+def _finetune(cfg: Config) -> dict:
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     resume = resume_path(cfg)
     out = Path(cfg.trainer.out_dir)
     dm = SkeletonDataModule.from_config(cfg, cfg.finetune.batch_size)
     data = dm.data
-    names = read_label_map(Path(cfg.data.path).parent / "label_map.txt")
-    task = FinetuneTask(cfg.to_dict(), data.in_channels, data.num_classes,
-                        names if names and len(names) >= data.num_classes else None)
+    names = read_label_map(Path(cfg.data.path).parent / "label_map.txt", data.num_classes)
+    task = FinetuneTask(cfg.to_dict(), data.in_channels, data.num_classes, names)
     encoder = pretrained_encoder(cfg, data) if resume is None else None
     if encoder is not None:
         task.model.load_pretrained(encoder.state, cfg.finetune.pretrained_layers)
@@ -223,7 +227,7 @@ def run_finetune(cfg: Config) -> dict:
     trainer = build_trainer(cfg, cfg.finetune.epochs, validate=bool(data.val_samples()))
     save_config(cfg, out / "config.yaml")
     start = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    fit(trainer, task, dm, resume)
     extra = {"train_seconds": round(time.time() - start, 1)}
     if "val/top1" in trainer.callback_metrics:
         extra.update(val_top1=float(trainer.callback_metrics["val/top1"]), val_clips=len(data.val_samples()))

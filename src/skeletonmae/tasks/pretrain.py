@@ -20,7 +20,7 @@ from ..models.build import FORMAT, build_pretrain_model
 from ..models.contrastive import GraphContrast
 from ..models.skeletonmae import SkeletonMAE
 from .datamodule import SkeletonDataModule
-from .trainer import build_trainer, check_schedule, refuse_old_format, resume_path
+from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock
 
 
 class PretrainTask(L.LightningModule):
@@ -63,6 +63,11 @@ class PretrainTask(L.LightningModule):
 
 def run_pretrain(cfg: Config) -> Path:
     """Pre-train on the unlabelled clips of ``pretrain.splits`` (default: the training split)."""
+    with run_lock(cfg.trainer.out_dir):
+        return _pretrain(cfg)
+
+
+def _pretrain(cfg: Config) -> Path:
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     resume = resume_path(cfg)
     dm = SkeletonDataModule.from_config(cfg, cfg.pretrain.batch_size, train_splits=cfg.pretrain.splits, labelled=False)
@@ -71,7 +76,7 @@ def run_pretrain(cfg: Config) -> Path:
     trainer = build_trainer(cfg, cfg.pretrain.epochs)
     save_config(cfg, Path(cfg.trainer.out_dir) / "config.yaml")
     start = time.time()
-    trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    fit(trainer, task, dm, resume)
     path = Path(cfg.trainer.out_dir) / "checkpoints" / "last.ckpt"
     if trainer.is_global_zero:
         print(f"pre-training done in {time.time() - start:.0f} s; checkpoint: {path}")

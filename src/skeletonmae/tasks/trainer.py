@@ -8,10 +8,15 @@ so a checkpoint cannot run code. A run whose ``out_dir`` holds ``checkpoints/las
 
 from __future__ import annotations
 
+import csv
+import fcntl
 import logging
 import math
+import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
@@ -20,10 +25,12 @@ import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from ..config import Config
-from ..errors import CheckpointError, ConfigError, SkeletonMAEError
+from ..errors import CheckpointError, ConfigError, Interrupted, SkeletonMAEError
 from ..fileio import atomic_open
 from ..models.build import FORMAT, load_checkpoint
 
@@ -65,6 +72,76 @@ class NonFiniteLossGuard(Callback):
                 f"{trainer.default_root_dir}/checkpoints. Lower the learning rate, or check the data with "
                 "`skeletonmae data check`."
             )
+
+
+class SaveOnInterrupt(Callback):
+    """On SIGTERM (a scheduler ending the job) or Ctrl-C during training: save a resumable ``last.ckpt`` first."""
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if isinstance(exception, (SIGTERMException, KeyboardInterrupt)) and trainer.training:
+            trainer.save_checkpoint(Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt")
+
+
+def fit(trainer: L.Trainer, task: L.LightningModule, dm: L.LightningDataModule, resume: str | None) -> None:
+    """``trainer.fit``; a SIGTERM becomes :class:`Interrupted` (exit 143, not 0) naming the checkpoint to resume."""
+    try:
+        trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    except SIGTERMException as e:
+        raise Interrupted(f"stopped by SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}; the run "
+                          f"was saved in {trainer.default_root_dir}/checkpoints/last.ckpt. Continue it with the same "
+                          "command and --resume.") from e
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that a resumed run appends to ``logs/metrics.csv`` instead of deleting it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                self.metrics_keys = next(csv.reader(f), [])
+
+
+class RunCSVLogger(CSVLogger):
+    """``logs/metrics.csv`` of a run, kept across resumes (:class:`_AppendingWriter`)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def _first_process() -> bool:
+    """True unless this is a second (or later) process of a multi-process run."""
+    return all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+@contextmanager
+def run_lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold ``out_dir/.lock`` for a run: a second run into the same directory is refused while this one lives
+    (released by the kernel when the process ends, however it ends)."""
+    if not _first_process():
+        yield
+        return
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise SkeletonMAEError(f"{out} is in use by another run (process {f.read().strip() or '?'}); wait for "
+                                   "it to end or choose another --out; nothing was changed") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def last_checkpoint(out_dir: str | Path) -> Path | None:
@@ -109,6 +186,7 @@ def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Tra
         ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}", auto_insert_metric_name=False,
                         save_last=True, save_top_k=1, every_n_epochs=1),
         NonFiniteLossGuard(),
+        SaveOnInterrupt(),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if t.progress:
@@ -117,7 +195,7 @@ def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Tra
         cfg,
         default_root_dir=str(out),
         max_epochs=max_epochs,
-        logger=[CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
+        logger=[RunCSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=t.log_every_n_steps,
