@@ -137,3 +137,16 @@ def test_layout_without_torso_joints():
     assert STICK.torso() is None
     kp = np.ones((1, 2, 6, 3), np.float32)
     assert body_measure(kp, np.ones(kp.shape[:-1], bool), STICK) is None
+
+
+def test_body_size_has_a_floor_for_a_torso_seen_end_on():
+    """Shoulders on top of the hips (a torso seen end on, or a mis-detection) must not blow the clip up."""
+    from skeletonmae.skeleton import TORSO_FLOOR, body_measure
+
+    layout = get_layout("coco17")
+    kp = np.zeros((1, 2, 17, 2), np.float32)
+    kp[..., 1] = np.linspace(0, 1.6, 17)  # joints spread 1.6 high
+    ls, rs, lh, rh = layout.torso()
+    kp[..., [ls, rs, lh, rh], :] = 0.5  # torso length 0
+    size, _ = body_measure(kp, np.ones((1, 2, 17), bool), layout)
+    assert size == pytest.approx(TORSO_FLOOR * 1.6)

@@ -344,6 +344,9 @@ def map_joints(
     return kp.astype(keypoint.dtype, copy=False), sc.astype(np.float32, copy=False)
 
 
+TORSO_FLOOR = 0.1  # a body's size is at least this share of its extent in a frame (a torso is about 0.25 of it)
+
+
 def body_measure(keypoint: np.ndarray, present: np.ndarray, layout: Layout) -> tuple[float, np.ndarray] | None:
     """The size and the place of the first person's body: ``(torso length, mean mid-hip point)``.
 
@@ -351,8 +354,11 @@ def body_measure(keypoint: np.ndarray, present: np.ndarray, layout: Layout) -> t
     clips of a test sample, are frames of the same clip), ``present`` [..., M, T, V] bool. The torso length is
     ``||mid(left_shoulder, right_shoulder) - mid(left_hip, right_hip)||``; its median over the frames of the
     first person where all four joints are present is the body size, which stays the same when the body
-    travels, turns or bends (a median of frames). The mid-hip point is averaged over the same frames.
-    None when the layout lacks one of the four joints (:meth:`Layout.torso`) or no frame has all four.
+    travels, turns or bends (a median of frames). It is never taken below :data:`TORSO_FLOOR` times the body's
+    extent in a frame (median over frames of the largest side of the box around its joints): a torso seen end
+    on, or shoulders and hips found on top of each other, would otherwise blow the clip up without bound. The
+    mid-hip point is averaged over the same frames. None when the layout lacks one of the four joints
+    (:meth:`Layout.torso`) or no frame has all four.
     """
     torso = layout.torso()
     if torso is None:
@@ -362,7 +368,11 @@ def body_measure(keypoint: np.ndarray, present: np.ndarray, layout: Layout) -> t
     frames = ok[..., ls] & ok[..., rs] & ok[..., lh] & ok[..., rh]
     if not frames.any():
         return None
-    kp = kp[frames].astype(np.float64)  # [F, V, C]
-    hips = (kp[:, lh] + kp[:, rh]) / 2
-    length = np.linalg.norm((kp[:, ls] + kp[:, rs]) / 2 - hips, axis=-1)
-    return float(np.median(length)), hips.mean(axis=0)
+    pts = kp[frames].astype(np.float64)  # [F, V, C]
+    hips = (pts[:, lh] + pts[:, rh]) / 2
+    length = np.linalg.norm((pts[:, ls] + pts[:, rs]) / 2 - hips, axis=-1)
+    seen = ok[frames]  # the joints present in those frames: their box is the body's extent in the frame
+    lo = np.where(seen[..., None], pts, np.inf).min(axis=-2)
+    hi = np.where(seen[..., None], pts, -np.inf).max(axis=-2)
+    extent = float(np.median((hi - lo).max(axis=-1)))
+    return max(float(np.median(length)), TORSO_FLOOR * extent), hips.mean(axis=0)
