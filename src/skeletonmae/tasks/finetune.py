@@ -24,7 +24,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from ..config import Config, save_config
 from ..data.annotations import read_label_map
 from ..data.dataset import SkeletonData
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DataError
 from ..fileio import atomic_open
 from ..models.build import (
     FORMAT,
@@ -215,6 +215,9 @@ def _finetune(cfg: Config) -> dict:
     out = Path(cfg.trainer.out_dir)
     dm = SkeletonDataModule.from_config(cfg, cfg.finetune.batch_size)
     data = dm.data
+    if data.num_classes < 2:
+        raise DataError(f"{cfg.data.path}: a classifier needs at least 2 classes; every label in the file is 0")
+    check_schedule(len(data.train_samples()), cfg.finetune.batch_size, cfg.finetune.epochs, "finetune")
     names = read_label_map(Path(cfg.data.path).parent / "label_map.txt", data.num_classes)
     task = FinetuneTask(cfg.to_dict(), data.in_channels, data.num_classes, names)
     encoder = pretrained_encoder(cfg, data) if resume is None else None
@@ -223,7 +226,6 @@ def _finetune(cfg: Config) -> dict:
     if cfg.finetune.freeze_encoder:
         for graph in task.model.layer_graphs():
             graph.requires_grad_(False)
-    check_schedule(len(data.train_samples()), cfg.finetune.batch_size, cfg.finetune.epochs, "finetune")
     trainer = build_trainer(cfg, cfg.finetune.epochs, validate=bool(data.val_samples()))
     save_config(cfg, out / "config.yaml")
     start = time.time()

@@ -35,15 +35,19 @@ class PretrainTask(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         refuse_old_format(checkpoint)
 
-    def on_train_epoch_start(self) -> None:
-        # masks, sampled frames and augmentations depend only on (seed, epoch, rank): a resumed run draws the
-        # same ones as an uninterrupted one
-        key = (self.cfg.trainer.seed * 100_003 + self.current_epoch) * 1_009 + self.global_rank
-        self.generator = torch.Generator(device=self.device).manual_seed(key)
+    def generator(self) -> torch.Generator:
+        """The epoch's generator: masks and sampled frames depend only on (seed, epoch, rank), so a resumed run
+        draws the same ones as an uninterrupted one (made at the first step of an epoch, also one resumed
+        mid-way, where Lightning skips the epoch-start hook)."""
+        if getattr(self, "_epoch", None) != self.current_epoch:
+            key = (self.cfg.trainer.seed * 100_003 + self.current_epoch) * 1_009 + self.global_rank
+            self._generator = torch.Generator(device=self.device).manual_seed(key)
+            self._epoch = self.current_epoch
+        return self._generator
 
     def training_step(self, batch, batch_idx):
         x = batch[0][:, 0]  # one clip per sample in training: [N, P, T, V, C]
-        loss = self.model(x, generator=self.generator)["loss"]
+        loss = self.model(x, generator=self.generator())["loss"]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(x), sync_dist=True)
         return loss
 

@@ -86,6 +86,8 @@ def fit(trainer: L.Trainer, task: L.LightningModule, dm: L.LightningDataModule, 
     """``trainer.fit``; a SIGTERM becomes :class:`Interrupted` (exit 143, not 0) naming the checkpoint to resume."""
     try:
         trainer.fit(task, datamodule=dm, ckpt_path=resume)
+    except MisconfigurationException as e:  # e.g. resuming a run at epoch 7 with *.epochs=5
+        raise ConfigError(f"cannot continue the run in {trainer.default_root_dir}: {str(e).splitlines()[0]}") from e
     except SIGTERMException as e:
         raise Interrupted(f"stopped by SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}; the run "
                           f"was saved in {trainer.default_root_dir}/checkpoints/last.ckpt. Continue it with the same "
