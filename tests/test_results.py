@@ -1,11 +1,11 @@
-"""Results files: JSON rows in, the README's markdown tables out."""
+"""Results files: JSON rows in, the markdown tables of docs/results.md and the README out."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from skeletonmae.results import git_commit, render_markdown, update_readme, write_results
+from skeletonmae.results import git_commit, render_markdown, update_markdown, write_results
 
 
 def _rows():
@@ -38,15 +38,25 @@ def test_sample_std_over_three_seeds_and_no_footnote_without_spread(tmp_path):
     assert "±" not in one
 
 
-def test_readme_blocks_are_replaced_and_others_kept(tmp_path):
+def test_markdown_blocks_are_replaced_and_others_kept(tmp_path):
     write_results(tmp_path / "r.json", "T", "cmd", _rows(), columns=["method"], metrics=["top1"])
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:r -->\nold\n<!-- /results -->\n<!-- results:missing -->\nkeep\n"
-                      "<!-- /results -->\nend\n")
-    assert update_readme(readme, tmp_path) == ["r"]
-    text = readme.read_text()
+    page = tmp_path / "results.md"
+    page.write_text("intro ±\n<!-- results:r -->\nold\n<!-- /results -->\n<!-- results:missing -->\nkeep\n"
+                    "<!-- /results -->\nend\n", encoding="utf-8")
+    assert update_markdown(page, tmp_path) == ["r"]
+    text = page.read_text(encoding="utf-8")
     assert "old" not in text and "| a | 2 | 85.0 ± 7.1 |" in text and "keep" in text
-    assert text.startswith("intro\n") and text.endswith("end\n")
+    assert text.startswith("intro ±\n") and text.endswith("end\n")
+    assert update_markdown(page, tmp_path) == ["r"] and page.read_text(encoding="utf-8") == text  # idempotent
+
+
+def test_a_block_without_its_results_file_leaves_the_file_untouched(tmp_path):
+    page = tmp_path / "README.md"
+    page.write_text("<!-- results:encoder_summary -->\nnot measured yet\n<!-- /results -->\n")
+    stamp = page.stat().st_mtime_ns
+    assert update_markdown(page, tmp_path) == []
+    assert page.read_text() == "<!-- results:encoder_summary -->\nnot measured yet\n<!-- /results -->\n"
+    assert page.stat().st_mtime_ns == stamp  # not rewritten
 
 
 def test_git_commit_is_that_of_the_imported_code_not_of_the_working_directory(tmp_path, monkeypatch):

@@ -3,8 +3,9 @@
 A results file is ``{"title": ..., "command": ..., "rows": [row, ...]}``; each row holds at least
 dataset, split, protocol, method, pretrained, label share, seed, epochs, metrics and wall seconds,
 plus the git commit the numbers were produced at. ``render_markdown`` turns a file into the table the
-README shows (mean ± sample std over seeds when a configuration has several), and
-``update_readme`` replaces the block between ``<!-- results:NAME -->`` and ``<!-- /results -->``.
+results page shows (mean ± sample std over seeds when a configuration has several), and
+``update_markdown`` replaces, in any markdown file, each block between ``<!-- results:NAME -->`` and
+``<!-- /results -->`` by the table of ``results/NAME.json``.
 """
 
 from __future__ import annotations
@@ -79,21 +80,26 @@ def render_markdown(path: str | Path) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: str | Path, results_dir: str | Path = "results") -> list[str]:
-    """Re-render every ``<!-- results:NAME -->`` block of the README from ``results/NAME.json``."""
-    readme = Path(readme)
-    text = readme.read_text()
+def update_markdown(path: str | Path = "docs/results.md", results_dir: str | Path = "results") -> list[str]:
+    """Re-render every ``<!-- results:NAME -->`` block of the markdown file ``path`` from ``results_dir/NAME.json``.
+
+    A block whose results file does not exist is left as it is; the text outside the blocks is kept. Returns
+    the names of the blocks rendered; the file is rewritten atomically, and only when a block changed.
+    """
+    path = Path(path)
+    before = path.read_text(encoding="utf-8")
     updated = []
 
     def fill(match: re.Match) -> str:
         name = match.group(1)
-        path = Path(results_dir) / f"{name}.json"
-        if not path.is_file():
+        source = Path(results_dir) / f"{name}.json"
+        if not source.is_file():
             return match.group(0)
         updated.append(name)
-        return f"<!-- results:{name} -->\n{render_markdown(path)}\n<!-- /results -->"
+        return f"<!-- results:{name} -->\n{render_markdown(source)}\n<!-- /results -->"
 
-    text = re.sub(r"<!-- results:([\w\-]+) -->.*?<!-- /results -->", fill, text, flags=re.S)
-    with atomic_open(readme, "w") as f:
-        f.write(text)
+    text = re.sub(r"<!-- results:([\w\-]+) -->.*?<!-- /results -->", fill, before, flags=re.S)
+    if text != before:
+        with atomic_open(path, "wb") as f:
+            f.write(text.encode("utf-8"))
     return updated
