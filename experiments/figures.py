@@ -1,4 +1,4 @@
-"""The paper's figures from the runs of the experiments (docs/figures/*.png, shown in the README).
+"""The paper's figures from the runs of the experiments (docs/figures/*.png, shown in docs/results.md).
 
     python experiments/figures.py
 

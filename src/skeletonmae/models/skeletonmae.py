@@ -18,7 +18,7 @@ What is reconstructed is open in the paper (design note 1); ``mae.target`` selec
 - ``'coords'`` (default): the raw joint input, GraphMAE's reading and that of Fig. 2c ("reconstructs the
   original input joint features"): each joint's coordinates relative to the frame's centroid of present
   joints (so the cosine compares directions from the body centre). It probed best of the three on the
-  real data here (README).
+  real data here (docs/results.md).
 - ``'window'``: the joint's centred coordinates over a +-w frame window plus its velocity, so the
   decoder must infer the masked limb's short-term motion from its neighbours.
 
