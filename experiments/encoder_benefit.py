@@ -42,7 +42,7 @@ GRID = {"data.flip": [0.0, 0.5], "finetune.weight_decay": [5e-4, 5e-3], "classif
 EPOCHS = 30  # with all labels; a share f of the labels trains for 30 / f epochs (the same optimiser steps)
 C_GRID = [0.01, 0.1, 1.0, 10.0]
 NORMALIZE = {"2d": ["fix", "auto", "body"], "3d": ["auto", "body"]}  # 3D 'fix' = 'auto' (the RMS default)
-STAGES = {"2d": [15, 30, 60], "3d": [50, 100, 200]}
+STAGES = {"2d": [5, 10, 20], "3d": [15, 30, 60]}
 COMMON = ["trainer.progress=false", "trainer.resume=true", "data.num_workers=0"]
 
 
@@ -91,27 +91,27 @@ def select(datasets: list[str], out: Path, results: Path, command: str, methods:
 
     def write(rows: list[dict]) -> None:
         write_results(path, "Recipe selection on validation (20 % of each training split)", command, rows,
-                      columns=["dataset", "cell", "method"], metrics=["top1"])
+                      columns=["dataset", "cell", "method"], metrics=["top1"], extra={"choices": choices(rows)})
 
     run_grid(runs, row, write, rows=rows)
-    summary = choices(json.loads(path.read_text())["rows"])
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(json.loads(path.read_text())["choices"], indent=1))
 
 
 def choices(rows: list[dict]) -> dict:
-    """The cell with the best mean validation top-1 (pre-trained and scratch) per dataset; the cell chosen on the
-    other datasets (leave-one-dataset-out) and what it scores on this one; the cell chosen on all."""
+    """The cell with the best mean validation top-1 per dataset (over the methods run: pre-trained and scratch,
+    or scratch alone, which chooses without favouring pre-training); the cell chosen on the other datasets
+    (leave-one-dataset-out) and what it scores on this one; the cell chosen on all."""
     names = [" ".join(c) for c in cells()]
-    scores: dict[str, dict[str, float]] = {}
+    scores: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         scores.setdefault(r["dataset"], {}).setdefault(r["cell"], []).append(r["metrics"]["top1"])
-    mean = {d: {c: float(np.mean(v)) for c, v in s.items()} for d, s in scores.items()
-            if all(len(s.get(c, [])) == 2 for c in names)}
+    mean = {d: {c: float(np.mean(v)) for c, v in s.items()} for d, s in scores.items() if all(c in s for c in names)}
 
     def best(ds: list[str]) -> str:
         return max(names, key=lambda c: (np.mean([mean[d][c] for d in ds]), -names.index(c)))
 
-    out = {"per_dataset": {}, "all": best(list(mean)) if mean else None}
+    out = {"methods": sorted({r["method"] for r in rows if r["dataset"] in mean}),
+           "all": best(list(mean)) if mean else None, "per_dataset": {}}
     for d in mean:
         own, transferred = best([d]), best([o for o in mean if o != d]) if len(mean) > 1 else None
         out["per_dataset"][d] = {"own": own, "own_val_top1": mean[d][own], "transferred": transferred,

@@ -39,13 +39,14 @@ def git_commit() -> str:
 
 
 def write_results(path: str | Path, title: str, command: str, rows: list[dict], columns: list[str],
-                  metrics: list[str] | tuple[str, ...] = METRICS) -> Path:
+                  metrics: list[str] | tuple[str, ...] = METRICS, extra: dict | None = None) -> Path:
     """Write a results file; ``columns`` are the row keys that identify a configuration in the table and
-    ``metrics`` the keys of ``row['metrics']`` it shows (accuracies are shown in %)."""
+    ``metrics`` the keys of ``row['metrics']`` it shows (accuracies are shown in %); ``extra`` adds top-level
+    keys (e.g. a choice made from the rows)."""
     path = Path(path)
     with atomic_open(path, "w") as f:
         json.dump({"title": title, "command": command, "columns": columns, "metrics": list(metrics),
-                   "commit": git_commit(), "rows": rows}, f, indent=1)
+                   "commit": git_commit(), **(extra or {}), "rows": rows}, f, indent=1)
     return path
 
 
