@@ -1,7 +1,7 @@
 """Pre-train the packaged encoders: build the corpus, pre-train in stages, keep every stage's checkpoint.
 
-    OMP_NUM_THREADS=1 python experiments/pretrain_encoders.py --modality 2d   # ~2 CPU-hours
-    OMP_NUM_THREADS=1 python experiments/pretrain_encoders.py --modality 3d   # ~2 CPU-hours
+    OMP_NUM_THREADS=1 python experiments/pretrain_encoders.py --modality 2d   # ~45 min on one core
+    OMP_NUM_THREADS=1 python experiments/pretrain_encoders.py --modality 3d   # ~35 min on one core
 
 1. The corpus (``runs/corpus/pool{2d,3d}.pkl``, `skeletonmae data pool`): every real set here except the splits
    any results table evaluates on (Penn Action test; JHMDB test1-3; NW-UCLA xview_val; UTKinect and Florence3D
