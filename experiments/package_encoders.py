@@ -1,7 +1,7 @@
 """Put a pre-trained encoder into the package, with its model card.
 
-    python experiments/package_encoders.py --modality 2d --stage 60
-    python experiments/package_encoders.py --modality 3d --stage 200
+    python experiments/package_encoders.py --modality 2d --stage 20
+    python experiments/package_encoders.py --modality 3d --stage 60
 
 Reads ``runs/encoders/<modality>/stage_<E>.ckpt`` (experiments/pretrain_encoders.py) and writes
 ``src/skeletonmae/encoders/<layout>_<modality>.pt`` (the joint encoder: embedding, joint embedding, G_E; its

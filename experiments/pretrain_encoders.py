@@ -25,6 +25,7 @@ from pathlib import Path
 
 from skeletonmae.config import load_config
 from skeletonmae.data.pool import write_pool
+from skeletonmae.results import git_commit
 from skeletonmae.tasks.pretrain import run_pretrain
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     epochs = load_config(config, args.overrides).pretrain.epochs
     stages = args.stages or sorted({epochs // 4, epochs // 2, epochs})
     start = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    commit = run_dir / "commit.txt"  # the commit the run started from (the model card names it)
+    if not commit.is_file():
+        commit.write_text(git_commit() + "\n")
     for stage in stages:
         kept = run_dir / f"stage_{stage}.ckpt"
         if kept.is_file():
