@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from skeletonmae.results import git_commit, render_markdown, update_markdown, write_results
+from skeletonmae.results import git_commit, is_accuracy, render_markdown, update_markdown, write_results
 
 
 def _rows():
@@ -27,6 +27,15 @@ def test_table_shows_mean_and_spread_over_seeds_in_percent(tmp_path):
     assert table[3] == "| b | 1 | 50.0 | 25.0 | 1.0000 |"
     assert "`python make.py`" in table[-1] and "3 rows, 2 min of run time in all" in table[-1]
     assert table[-1].endswith("`. ± is the sample standard deviation over seeds.")
+
+
+def test_accuracy_variants_are_percent_and_extra_keys_are_kept(tmp_path):
+    assert is_accuracy("top1_gain") and is_accuracy("mean_class_acc_unique") and is_accuracy("top5")
+    assert not is_accuracy("rce") and not is_accuracy("top10") and not is_accuracy("top1x")
+    rows = [{"d": "x", "metrics": {"top1_gain": -0.0123, "rce": 0.5}}]
+    path = write_results(tmp_path / "r.json", "T", "cmd", rows, ["d"], ["top1_gain", "rce"], extra={"check": True})
+    assert render_markdown(path).splitlines()[2] == "| x | 1 | -1.2 | 0.5000 |"
+    assert json.loads(path.read_text())["check"] is True
 
 
 def test_sample_std_over_three_seeds_and_no_footnote_without_spread(tmp_path):

@@ -50,6 +50,11 @@ def write_results(path: str | Path, title: str, command: str, rows: list[dict], 
     return path
 
 
+def is_accuracy(metric: str) -> bool:
+    """``top1``, ``mean_class_acc`` and their variants (``top1_unique``, ``top1_scratch``...) are accuracies."""
+    return any(metric == a or metric.startswith(a + "_") for a in ACCURACIES)
+
+
 def render_markdown(path: str | Path) -> str:
     """A results file as a markdown table, one line per configuration (the rows' ``columns`` values).
 
@@ -67,7 +72,7 @@ def render_markdown(path: str | Path) -> str:
     for key, rows in groups.items():
         cells = list(key) + [str(len(rows))]
         for m in metrics:
-            scale, digits = (100, 1) if m.removesuffix("_unique") in ACCURACIES else (1, 4)
+            scale, digits = (100, 1) if is_accuracy(m) else (1, 4)
             vals = np.array([r["metrics"][m] for r in rows]) * scale
             cells.append(f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}" if len(vals) > 1
                          else f"{vals[0]:.{digits}f}")
