@@ -47,14 +47,19 @@ EPOCHS = 30  # with all labels; a share f of the labels trains for 30 / f epochs
 C_GRID = [0.01, 0.1, 1.0, 10.0]
 NORMALIZE = {"2d": ["fix", "auto", "body"], "3d": ["auto", "body"]}  # 3D 'fix' = 'auto' (the RMS default)
 STAGES = {"2d": [5, 10, 20], "3d": [15, 30, 60]}
+# The tables' train/test splits: JHMDB's three, each dataset's packaged split elsewhere (recipes were chosen on
+# the packaged split's validation part).
+SPLITS = {"jhmdb14": [["data.train_split=train1", "data.test_split=test1"],
+                      ["data.train_split=train2", "data.test_split=test2"],
+                      ["data.train_split=train3", "data.test_split=test3"]]}
 COMMON = ["trainer.progress=false", "trainer.resume=true", "data.num_workers=0"]
 
 
-def schedule(dataset: str, fraction: float, validation: bool = False) -> list[str]:
+def schedule(dataset: str, fraction: float, validation: bool = False, split: list[str] = ()) -> list[str]:
     """Epochs (30 / f), warm-up, then lr / 10 at 80 % and 90 % of training (the paper's shape); batches of 32
     clips, or all of them when fewer are labelled (lr scales with the batch)."""
     e = round(EPOCHS / fraction)
-    cfg = load_config(dataset, [f"data.label_fraction={fraction}", *(VALIDATION if validation else [])])
+    cfg = load_config(dataset, [*split, f"data.label_fraction={fraction}", *(VALIDATION if validation else [])])
     batch = min(cfg.finetune.batch_size, len(SkeletonData(cfg, 1).train_samples()))
     return [f"finetune.epochs={e}", f"finetune.warmup_epochs={max(1, e // 20)}",
             f"finetune.milestones=[{int(e * 0.8)}, {int(e * 0.9)}]", f"finetune.batch_size={batch}"]
@@ -142,7 +147,7 @@ def stages(datasets: list[str], out: Path, results: Path, command: str) -> None:
                                                    ["top1"]), rows=rows)
 
 
-def baselines(dataset: str, fractions: list[float], seeds: list[int]) -> list[dict]:
+def baselines(dataset: str, fractions: list[float], seeds: list[int], split: list[str]) -> list[dict]:
     """The statistics baseline (plain and with mirror images) and the frozen encoder's linear probe: settings
     (normalisation, C) chosen on validation, then fit on the labelled training clips and tested once."""
     modality = DATASETS[dataset]
@@ -165,7 +170,7 @@ def baselines(dataset: str, fractions: list[float], seeds: list[int]) -> list[di
         best = None
         for norm in NORMALIZE[modality] if model is None else [load_config(dataset).data.normalize]:
             extra = [f"data.normalize={norm}", "data.test_clips=1", f"data.test_flip={str(mirror).lower()}"]
-            val_cfg = load_config(dataset, ["data.val_fraction=0.2", *extra])
+            val_cfg = load_config(dataset, [*split, "data.val_fraction=0.2", *extra])
             data = SkeletonData(val_cfg, 32)
             tr = features(val_cfg, data.train_samples(), model, mirror)
             va = features(val_cfg, data.val_samples(), model, mirror)
@@ -175,7 +180,7 @@ def baselines(dataset: str, fractions: list[float], seeds: list[int]) -> list[di
                 if best is None or top1 > best[0]:
                     best = (top1, norm, c)
         val_top1, norm, c = best
-        cfg = load_config(dataset, [f"data.normalize={norm}", "data.test_clips=1",
+        cfg = load_config(dataset, [*split, f"data.normalize={norm}", "data.test_clips=1",
                                     f"data.test_flip={str(mirror).lower()}"])
         data = SkeletonData(cfg, 32)
         train = features(cfg, data.train_samples(), model, mirror)
@@ -206,18 +211,22 @@ def final(datasets: list[str], out: Path, results: Path, command: str, seeds: li
             write_results(path, title, command, rows, ["method", "corpus", "label_fraction"],
                           ["top1", "mean_class_acc"])
 
-        rows = baselines(dataset, fractions, seeds)
+        splits = SPLITS.get(dataset, [[]])
+        rows = [r for split in splits for r in baselines(dataset, fractions, seeds, split)]
         write(rows)
         runs = []
-        for fraction in fractions:
-            for seed in seeds:
-                for method, pretrained in (("SSL, packaged encoder", "auto"), ("SSL, from scratch", "none")):
-                    overrides = [*COMMON, *schedule(dataset, fraction), f"finetune.pretrained={pretrained}",
-                                 f"trainer.seed={seed}", f"data.label_seed={seed}", f"data.label_fraction={fraction}"]
-                    tag = "enc" if pretrained == "auto" else "scratch"
-                    runs.append(GridRun(out / "final" / dataset / f"{tag}_f{fraction}_s{seed}", dataset, overrides,
-                                        info={"method": method, "label_fraction": fraction, "seed": seed,
-                                              "corpus": encoder if pretrained == "auto" else "none"}))
+        for k, split in enumerate(splits, 1):
+            for fraction in fractions:
+                for seed in seeds:
+                    for method, pretrained in (("SSL, packaged encoder", "auto"), ("SSL, from scratch", "none")):
+                        overrides = [*COMMON, *split, *schedule(dataset, fraction, split=split),
+                                     f"finetune.pretrained={pretrained}", f"trainer.seed={seed}",
+                                     f"data.label_seed={seed}", f"data.label_fraction={fraction}"]
+                        tag = "enc" if pretrained == "auto" else "scratch"
+                        name = f"{tag}_f{fraction}_s{seed}" + (f"_split{k}" if len(splits) > 1 else "")
+                        runs.append(GridRun(out / "final" / dataset / name, dataset, overrides,
+                                            info={"method": method, "label_fraction": fraction, "seed": seed,
+                                                  "corpus": encoder if pretrained == "auto" else "none"}))
 
         def row(run: GridRun, report: dict, seconds: float, dataset=dataset) -> dict:
             return {"dataset": dataset, "split": report["split"], "protocol": "finetune", **run.info,
@@ -243,17 +252,18 @@ def summary(datasets: list[str], results: Path, command: str) -> dict:
         if not path.is_file():
             continue
         final = json.loads(path.read_text())["rows"]
-        top1 = {(r["method"], r["label_fraction"], r["seed"]): r["metrics"]["top1"] for r in final}
+        # a replicate is a (seed, test split) pair: JHMDB's three splits are three replicates of each seed
+        top1 = {(r["method"], r["label_fraction"], (r["seed"], r["split"])): r["metrics"]["top1"] for r in final}
         for f in sorted({r["label_fraction"] for r in final}, reverse=True):
-            seeds = sorted(s for m, ff, s in top1 if m == ENCODER and ff == f and (SCRATCH, f, s) in top1)
-            if not seeds:
+            reps = sorted(s for m, ff, s in top1 if m == ENCODER and ff == f and (SCRATCH, f, s) in top1)
+            if not reps:
                 continue
-            base = max(BASELINES, key=lambda m, f=f, seeds=seeds: np.mean([top1[m, f, s] for s in seeds]))
-            rows += [{"dataset": d, "label_fraction": f, "encoder": ENCODER_FILES[DATASETS[d]], "seed": s,
-                      "baseline": base, "recipe_chosen_on": "validation", "split": "test",
-                      "metrics": {"top1_encoder": top1[ENCODER, f, s], "top1_scratch": top1[SCRATCH, f, s],
-                                  "top1_gain": top1[ENCODER, f, s] - top1[SCRATCH, f, s],
-                                  "top1_baseline": top1[base, f, s]}} for s in seeds]
+            base = max(BASELINES, key=lambda m, f=f, reps=reps: np.mean([top1[m, f, s] for s in reps]))
+            rows += [{"dataset": d, "label_fraction": f, "encoder": ENCODER_FILES[DATASETS[d]], "seed": rep[0],
+                      "split": rep[1], "baseline": base, "recipe_chosen_on": "validation",
+                      "metrics": {"top1_encoder": top1[ENCODER, f, rep], "top1_scratch": top1[SCRATCH, f, rep],
+                                  "top1_gain": top1[ENCODER, f, rep] - top1[SCRATCH, f, rep],
+                                  "top1_baseline": top1[base, f, rep]}} for rep in reps]
     acceptance = {}
     for f, target in TARGETS.items():
         share = [r for r in rows if r["label_fraction"] == f]
