@@ -42,6 +42,15 @@ def test_training_help_documents_every_config_key(capsys):
         assert key in out
 
 
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skeletonmae {version('skeletonmae')}"
+
+
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "skeletonmae.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "pretrain" in out.stdout

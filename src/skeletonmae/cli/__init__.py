@@ -16,6 +16,7 @@ import argparse
 import sys
 import traceback
 
+from .. import __version__
 from ..errors import SkeletonMAEError
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(independent implementation of Yan et al., ICCV 2023).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"skeletonmae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_training_parsers(sub)
     add_predict_parser(sub)
