@@ -14,7 +14,7 @@ from skeletonmae.cli import main
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
                ["data", "demo"], ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
                ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
-               ["visualize", "curves"]]
+               ["visualize", "curves"], ["config"], ["config", "show"]]
 
 
 def test_help_lists_subcommands(capsys):
@@ -49,6 +49,37 @@ def test_version_is_the_installed_package_version(capsys):
         main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"skeletonmae {version('skeletonmae')}"
+
+
+def test_config_show_prints_the_merged_config_with_descriptions(capsys):
+    import yaml
+
+    from skeletonmae.config import Config, load_config
+
+    assert main(["config", "show", "--config", "penn_action", "encoder.dim=32", "data.val_group=_s(\\d+)"]) == 0
+    out = capsys.readouterr().out
+    assert "  dim: 32  # D, joint feature width (paper: 64) [default: 64]" in out
+    assert "  layout: penn13  # the joint layout the file was recorded in" in out
+    merged = load_config("penn_action", ["encoder.dim=32", "data.val_group=_s(\\d+)"])
+    assert Config.from_dict(yaml.safe_load(out)) == merged and merged.data.val_group == "_s(\\d+)"
+    assert yaml.safe_load(out)["classifier"]["strl_layers"] == 1  # the packaged recipe, not the default 3
+    assert main(["config", "show", "encoder.dimm=3"]) == 2
+    assert "Did you mean 'encoder.dim'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune", "ablate"])
+def test_training_help_shows_the_values_of_the_config_given(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--config", "penn_action", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "  classifier.strl_layers = 1  # M, STRL layers" in out and "  data.layout = penn13" in out
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "  classifier.strl_layers = 3  # M, STRL layers" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([command, "--config", "penn_actoin", "--help"])
+    assert e.value.code == 2 and "Did you mean penn_action" in capsys.readouterr().err
 
 
 def test_console_script_entry_point():

@@ -140,3 +140,17 @@ def test_packaged_configs_all_parse():
 def test_unknown_config_name():
     with pytest.raises(ConfigError, match="Did you mean penn_action"):
         load_config("penn_actoin")
+
+
+def test_commented_yaml_loads_back_to_the_same_config():
+    import yaml
+
+    from skeletonmae.config import commented_yaml
+
+    cfg = load_config(None, ["data.path='dir: with colon/#hash.pkl'", "mae.mask_regions=[0, 3]", "data.val_group=''",
+                             "classifier.temporal_dilations=[1, 2, 4]", "trainer.devices=2", "pretrain.lr=1e-3"])
+    text = commented_yaml(cfg)
+    assert Config.from_dict(yaml.safe_load(text)) == cfg
+    assert "  mask_regions: [0, 3]  # fixed region ids 0..5 to mask; null draws regions at random [default: null]" \
+        in text and cfg.data.path == "dir: with colon/#hash.pkl"
+    assert Config.from_dict(yaml.safe_load(commented_yaml(Config()))) == Config()

@@ -398,14 +398,36 @@ def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]
     return out + [values]
 
 
-def keys() -> list[tuple[str, object, str]]:
-    """Every key as (``section.key``, default, description), in declaration order (for --help and `config show`)."""
+def keys(cfg: Config | None = None) -> list[tuple[str, object, str]]:
+    """Every key as (``section.key``, value, description), in declaration order (for --help and `config show`);
+    the values of ``cfg``, or the defaults."""
+    cfg = cfg or Config()
     out = []
-    for section in dataclasses.fields(Config):
-        default = section.default_factory()
-        for f in dataclasses.fields(default):
-            out.append((f"{section.name}.{f.name}", getattr(default, f.name), f.metadata.get("doc", "")))
+    for section in dataclasses.fields(cfg):
+        values = getattr(cfg, section.name)
+        for f in dataclasses.fields(values):
+            out.append((f"{section.name}.{f.name}", getattr(values, f.name), f.metadata.get("doc", "")))
     return out
+
+
+def yaml_value(value) -> str:
+    """``value`` as one line of YAML (lists in flow style, strings quoted where YAML needs it)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("\n...\n").strip()
+
+
+def commented_yaml(cfg: Config) -> str:
+    """``cfg`` as YAML that loads back to the same config, each key followed by its description as a comment
+    (and its default, where the value differs from it)."""
+    defaults = dict((name, value) for name, value, _ in keys())
+    lines, section = [], None
+    for name, value, doc in keys(cfg):
+        head, key = name.split(".")
+        if head != section:
+            lines.append(f"{head}:")
+            section = head
+        note = doc if value == defaults[name] else f"{doc} [default: {yaml_value(defaults[name])}]"
+        lines.append(f"  {key}: {yaml_value(value)}  # {note}")
+    return "\n".join(lines) + "\n"
 
 
 def _check_range(cfg: Config) -> None:

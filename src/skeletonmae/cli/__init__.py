@@ -5,7 +5,7 @@ overrides. Problems the user can fix are reported in one paragraph with exit cod
 the traceback as well.
 
 One module per command group: :mod:`.train` (pretrain, finetune, ablate, test, demo), :mod:`.predict`,
-:mod:`.export`, :mod:`.visualize`, :mod:`.data`, and :mod:`.pose` (videos to poses, run on its own in
+:mod:`.export`, :mod:`.visualize`, :mod:`.data`, :mod:`.config`, and :mod:`.pose` (videos to poses, run on its own in
 MediaPipe's environment: ``python -m skeletonmae.cli.pose``). This package imports nothing heavy: the
 command modules are imported when the parser is built, and torch when a command runs.
 """
@@ -21,6 +21,7 @@ from ..errors import SkeletonMAEError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import add_config_parser
     from .data import add_data_parser
     from .export import add_export_parser
     from .predict import add_predict_parser
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     add_visualize_parser(sub)
     add_data_parser(sub)
+    add_config_parser(sub)
     add_demo_parser(sub)
     return parser
 
