@@ -272,3 +272,31 @@ def test_ablation_transfer_cell_pretrains_on_the_source_dataset(tmp_path):
     ft = (tmp_path / "abl" / "cell00_seed0" / "finetune" / "config.yaml").read_text()
     assert "jhmdb14.pkl" in pre and "penn_action.pkl" in ft and "mask_regions:\n  - 1" in pre
     assert main(["ablate", "--config", "penn_action", "--preset", "fig5"]) == 2  # no --source
+
+
+def test_training_reports_each_epoch_with_validation_lr_and_eta_and_no_adverts(tmp_path, capfd):
+    """A real fine-tuning run on the demo data with a validation split: one line per epoch with the validation
+    metric, the learning rate and the run's ETA; the learning rate in the logs; test progress; no Lightning tips."""
+    import csv
+
+    data = tmp_path / "demo.pkl"
+    assert main(["data", "demo", str(data), "--per-class", "8"]) == 0  # 11 classes: 55 clips train, 11 validate
+    run = tmp_path / "run"
+    assert main(["finetune", "--config", "demo", "--out", str(run), f"data.path={data}", "data.val_fraction=0.25",
+                 "data.clip_len=8", "data.test_clips=1", "encoder.dim=8", "encoder.layers=1",
+                 "classifier.strl_layers=1", "finetune.epochs=3", "finetune.batch_size=8", "finetune.warmup_epochs=0",
+                 "finetune.milestones=[2]", "finetune.pretrained=none", "trainer.progress=true"]) == 0
+    out, err = capfd.readouterr()
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/3", "2/3", "3/3"], epochs
+    assert all(" val top1 " in line and " lr " in line and " elapsed" in line for line in epochs), epochs
+    assert ", ETA " in epochs[0] and ", ETA " not in epochs[-1]
+    assert " lr 0.05 " in epochs[0] and " lr 0.005 " in epochs[-1]  # 0.1 x 8/16, then / 10 from epoch 2
+    assert "Epoch 2/3 (run ETA " in out and "Testing" in out
+    for advert in ("Tip", "litlogger", "litmodels", "GPU available", "LOCAL_RANK"):
+        assert advert not in out + err
+    with open(run / "logs" / "metrics.csv") as f:
+        lrs = [float(row["lr-SGD"]) for row in csv.DictReader(f) if row["lr-SGD"]]
+    assert lrs == pytest.approx([0.05, 0.05, 0.005])
+    assert 0 <= json.loads((run / "metrics.json").read_text())["val_top1"] <= 1
+    assert list((run / "tb").glob("events.out.tfevents.*"))
