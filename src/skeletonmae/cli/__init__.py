@@ -5,9 +5,9 @@ overrides. Problems the user can fix are reported in one paragraph with exit cod
 the traceback as well.
 
 One module per command group: :mod:`.train` (pretrain, finetune, ablate, test, demo), :mod:`.predict`,
-:mod:`.export`, :mod:`.visualize`, :mod:`.data`, :mod:`.config`, and :mod:`.pose` (videos to poses, run on its own in
-MediaPipe's environment: ``python -m skeletonmae.cli.pose``). This package imports nothing heavy: the
-command modules are imported when the parser is built, and torch when a command runs.
+:mod:`.export`, :mod:`.visualize`, :mod:`.data`, :mod:`.config`, :mod:`.runs`, and :mod:`.pose` (videos to
+poses, run on its own in MediaPipe's environment: ``python -m skeletonmae.cli.pose``). This package imports
+nothing heavy: the command modules are imported when the parser is built, and torch when a command runs.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import add_data_parser
     from .export import add_export_parser
     from .predict import add_predict_parser
+    from .runs import add_runs_parser
     from .train import add_demo_parser, add_training_parsers
     from .visualize import add_visualize_parser
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_visualize_parser(sub)
     add_data_parser(sub)
     add_config_parser(sub)
+    add_runs_parser(sub)
     add_demo_parser(sub)
     return parser
 

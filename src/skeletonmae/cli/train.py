@@ -72,14 +72,14 @@ def _load(args, extra: list[str] | None = None) -> Config:
 def cmd_pretrain(args) -> int:
     from ..tasks.pretrain import run_pretrain
 
-    run_pretrain(_load(args))
+    run_pretrain(_load(args), args.config)
     return 0
 
 
 def cmd_finetune(args) -> int:
     from ..tasks.finetune import run_finetune
 
-    run_finetune(_load(args, [f"finetune.pretrained={args.pretrained}"] if args.pretrained else []))
+    run_finetune(_load(args, [f"finetune.pretrained={args.pretrained}"] if args.pretrained else []), args.config)
     return 0
 
 
