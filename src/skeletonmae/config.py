@@ -79,6 +79,11 @@ class DataConfig:
     val_seed: int = _key(0, "seed of the validation split (the same for every run)", 0, 2**32 - 1)
     num_workers: int = _key(2, "data-loader worker processes", 0, 64)
 
+    def coordinates(self, in_channels: int) -> int:
+        """Coordinates per joint (2: 2D, 3: 3D) of a model input of ``in_channels`` channels made with these
+        settings (coordinates, then velocity with ``motion``, bone vectors with ``bone``, the score last)."""
+        return (in_channels - int(self.use_score)) // (1 + int(self.motion) + int(self.bone))
+
 
 @dataclass
 class EncoderConfig:
