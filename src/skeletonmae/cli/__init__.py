@@ -16,11 +16,11 @@ import argparse
 import sys
 import traceback
 
-from .. import __version__
 from ..errors import SkeletonMAEError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
     from .config import add_config_parser
     from .data import add_data_parser
     from .export import add_export_parser
