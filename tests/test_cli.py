@@ -14,7 +14,7 @@ from skeletonmae.cli import main
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
                ["data", "demo"], ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
                ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
-               ["visualize", "curves"]]
+               ["visualize", "curves"], ["config"], ["config", "show"]]
 
 
 def test_help_lists_subcommands(capsys):
@@ -40,6 +40,46 @@ def test_training_help_documents_every_config_key(capsys):
     out = capsys.readouterr().out
     for key in ("encoder.layers", "mae.target", "pretrain.lr", "finetune.milestones", "data.clip_len"):
         assert key in out
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skeletonmae {version('skeletonmae')}"
+
+
+def test_config_show_prints_the_merged_config_with_descriptions(capsys):
+    import yaml
+
+    from skeletonmae.config import Config, load_config
+
+    assert main(["config", "show", "--config", "penn_action", "encoder.dim=32", "data.val_group=_s(\\d+)"]) == 0
+    out = capsys.readouterr().out
+    assert "  dim: 32  # D, joint feature width (paper: 64) [default: 64]" in out
+    assert "  layout: penn13  # the joint layout the file was recorded in" in out
+    merged = load_config("penn_action", ["encoder.dim=32", "data.val_group=_s(\\d+)"])
+    assert Config.from_dict(yaml.safe_load(out)) == merged and merged.data.val_group == "_s(\\d+)"
+    assert yaml.safe_load(out)["classifier"]["strl_layers"] == 1  # the packaged recipe, not the default 3
+    assert main(["config", "show", "encoder.dimm=3"]) == 2
+    assert "Did you mean 'encoder.dim'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["pretrain", "finetune", "ablate"])
+def test_training_help_shows_the_values_of_the_config_given(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--config", "penn_action", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "  classifier.strl_layers = 1  # M, STRL layers" in out and "  data.layout = penn13" in out
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "  classifier.strl_layers = 3  # M, STRL layers" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([command, "--config", "penn_actoin", "--help"])
+    assert e.value.code == 2 and "Did you mean penn_action" in capsys.readouterr().err
 
 
 def test_console_script_entry_point():
@@ -232,3 +272,31 @@ def test_ablation_transfer_cell_pretrains_on_the_source_dataset(tmp_path):
     ft = (tmp_path / "abl" / "cell00_seed0" / "finetune" / "config.yaml").read_text()
     assert "jhmdb14.pkl" in pre and "penn_action.pkl" in ft and "mask_regions:\n  - 1" in pre
     assert main(["ablate", "--config", "penn_action", "--preset", "fig5"]) == 2  # no --source
+
+
+def test_training_reports_each_epoch_with_validation_lr_and_eta_and_no_adverts(tmp_path, capfd):
+    """A real fine-tuning run on the demo data with a validation split: one line per epoch with the validation
+    metric, the learning rate and the run's ETA; the learning rate in the logs; test progress; no Lightning tips."""
+    import csv
+
+    data = tmp_path / "demo.pkl"
+    assert main(["data", "demo", str(data), "--per-class", "8"]) == 0  # 11 classes: 55 clips train, 11 validate
+    run = tmp_path / "run"
+    assert main(["finetune", "--config", "demo", "--out", str(run), f"data.path={data}", "data.val_fraction=0.25",
+                 "data.clip_len=8", "data.test_clips=1", "encoder.dim=8", "encoder.layers=1",
+                 "classifier.strl_layers=1", "finetune.epochs=3", "finetune.batch_size=8", "finetune.warmup_epochs=0",
+                 "finetune.milestones=[2]", "finetune.pretrained=none", "trainer.progress=true"]) == 0
+    out, err = capfd.readouterr()
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/3", "2/3", "3/3"], epochs
+    assert all(" val top1 " in line and " lr " in line and " elapsed" in line for line in epochs), epochs
+    assert ", ETA " in epochs[0] and ", ETA " not in epochs[-1]
+    assert " lr 0.05 " in epochs[0] and " lr 0.005 " in epochs[-1]  # 0.1 x 8/16, then / 10 from epoch 2
+    assert "Epoch 2/3 (run ETA " in out and "Testing" in out
+    for advert in ("Tip", "litlogger", "litmodels", "GPU available", "LOCAL_RANK"):
+        assert advert not in out + err
+    with open(run / "logs" / "metrics.csv") as f:
+        lrs = [float(row["lr-SGD"]) for row in csv.DictReader(f) if row["lr-SGD"]]
+    assert lrs == pytest.approx([0.05, 0.05, 0.005])
+    assert 0 <= json.loads((run / "metrics.json").read_text())["val_top1"] <= 1
+    assert list((run / "tb").glob("events.out.tfevents.*"))

@@ -140,3 +140,60 @@ def test_packaged_configs_all_parse():
 def test_unknown_config_name():
     with pytest.raises(ConfigError, match="Did you mean penn_action"):
         load_config("penn_actoin")
+
+
+def test_commented_yaml_loads_back_to_the_same_config():
+    import yaml
+
+    from skeletonmae.config import commented_yaml
+
+    cfg = load_config(None, ["data.path='dir: with colon/#hash.pkl'", "mae.mask_regions=[0, 3]", "data.val_group=''",
+                             "classifier.temporal_dilations=[1, 2, 4]", "trainer.devices=2", "pretrain.lr=1e-3"])
+    text = commented_yaml(cfg)
+    assert Config.from_dict(yaml.safe_load(text)) == cfg
+    assert "  mask_regions: [0, 3]  # fixed region ids 0..5 to mask; null draws regions at random [default: null]" \
+        in text and cfg.data.path == "dir: with colon/#hash.pkl"
+    assert Config.from_dict(yaml.safe_load(commented_yaml(Config()))) == Config()
+
+
+def test_data_paths_in_a_config_file_are_read_beside_it_first(small_pickle, tmp_path, monkeypatch):
+    """A config kept with its data works from any working directory; a path found only from the working
+    directory (packaged configs, configs of earlier versions) still works; overrides are typed from the shell."""
+    from skeletonmae.data.dataset import SkeletonData
+
+    project = tmp_path / "project"
+    (project / "configs").mkdir(parents=True)
+    (project / "data").mkdir()
+    data = project / "data" / "small.pkl"
+    small_pickle.rename(data)
+    (project / "configs" / "mine.yaml").write_text("data:\n  path: ../data/small.pkl\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(project / "configs" / "mine.yaml")
+    assert cfg.data.path == str(data)
+    assert len(SkeletonData(cfg, batch_size=4).train_samples()) == 8  # the real file, read from elsewhere
+    # a config that includes another: each path beside the file that names it
+    (tmp_path / "top.yaml").write_text("_base_: project/configs/mine.yaml\nencoder:\n  dim: 8\n")
+    assert load_config(tmp_path / "top.yaml").data.path == str(data)
+    # found only from the working directory: kept as given
+    monkeypatch.chdir(project)
+    (project / "configs" / "cwd.yaml").write_text("data:\n  path: data/small.pkl\n")
+    assert load_config(project / "configs" / "cwd.yaml").data.path == "data/small.pkl"
+    # the config in the working directory itself: the same file either way, kept as given
+    (project / "here.yaml").write_text("data:\n  path: data/small.pkl\n")
+    assert load_config(project / "here.yaml").data.path == "data/small.pkl"
+    # overrides are relative to the working directory, as the shell completes them
+    assert load_config(project / "configs" / "mine.yaml", ["data.path=data/small.pkl"]).data.path == "data/small.pkl"
+    # a pre-trained checkpoint named in a config is found the same way; 'auto' and 'none' are no paths
+    (project / "configs" / "enc.ckpt").write_bytes(b"")
+    (project / "configs" / "ft.yaml").write_text("finetune:\n  pretrained: enc.ckpt\n")
+    assert load_config(project / "configs" / "ft.yaml").finetune.pretrained == str(project / "configs" / "enc.ckpt")
+    (project / "configs" / "none").write_bytes(b"")
+    (project / "configs" / "scratch.yaml").write_text("finetune:\n  pretrained: none\n")
+    assert load_config(project / "configs" / "scratch.yaml").finetune.pretrained == "none"
+
+
+def test_packaged_configs_keep_their_paths_from_the_working_directory():
+    assert load_config("penn_action").data.path == "../shared/data/penn_action/penn_action.pkl"
+    assert load_config("demo").data.path == "runs/demo/demo.pkl"

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import json
 
+import numpy as np
 import onnx
+import onnxruntime
 import pytest
 import torch
 from conftest import shared_pickle
 
 from skeletonmae.cli.export import add_export_parser
 from skeletonmae.config import load_config
+from skeletonmae.data.annotations import load_annotations
+from skeletonmae.data.dataset import config_pipeline
 from skeletonmae.errors import ConfigError
-from skeletonmae.export import benchmark_latency, export_onnx, onnx_parity
+from skeletonmae.export import benchmark_latency, export_onnx, onnx_parity, read_metadata
+from skeletonmae.inference import load
 from skeletonmae.models.build import build_classifier, load_classifier
 
 SHAPE = (2, 16, 17, 2)  # P, T, V, C
@@ -97,6 +103,22 @@ def test_cli_round_trip_from_finetune_checkpoint(tmp_path, capsys):
     model, cfg = load_classifier(ckpt)
     x = torch.randn(4, cfg.data.num_persons, 8, 17, model.encoder.in_channels)
     assert onnx_parity(model, path, x) < 1e-4
+
+    # the metadata say what the input is; following them on a real clip gives the package's own prediction
+    meta = read_metadata(path)
+    assert json.loads(meta["class_names"])[:2] == ["baseball_pitch", "baseball_swing"]  # data/label_map.txt
+    assert meta["layout"] == "coco17" and json.loads(meta["joints"])[:2] == ["nose", "left_eye"]
+    assert json.loads(meta["channels"]) == ["x", "y", "dx", "dy"] and meta["normalize"] == "body"  # penn_action
+    assert meta["input"].startswith("skeleton: float32 [batch, 1, 8, 17, 4]")
+    assert "median torso length (mid-shoulder to mid-hip) is 0.35" in meta["preprocessing"]
+    assert json.loads(meta["data_config"])["layout"] == "penn13"
+    clip = load_annotations(data).samples("test")[0]
+    inputs = config_pipeline(cfg, False, train=False)(clip, np.random.default_rng(0))["keypoint"]  # [K, P, T, V, C]
+    logits = onnxruntime.InferenceSession(str(path)).run(["logits"], {"skeleton": inputs})[0]
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs = (probs / probs.sum(1, keepdims=True)).mean(0)
+    expected = load(ckpt).predict(clip["keypoint"], clip["keypoint_score"], clip["img_shape"], layout="penn13")
+    assert probs == pytest.approx(expected["scores"], abs=1e-5)
 
     other = tmp_path / "exports" / "penn.onnx"
     args = parser.parse_args(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--out", str(other),

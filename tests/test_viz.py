@@ -272,3 +272,33 @@ def test_cli_confusion_and_curves(pretrained, tmp_path, capsys):
     assert run_cli(["visualize", "curves", "--run", str(pretrained), "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert_png(out)
+
+
+def test_cli_confusion_takes_the_class_names_from_the_checkpoint(tmp_path, capsys):
+    """A real fine-tuning run on the demo data; its label map is gone by the time the figure is drawn, and the
+    class names still come from the checkpoint (of the run, or the one a test run names)."""
+    from skeletonmae.cli import main
+
+    data = tmp_path / "data" / "demo.pkl"
+    data.parent.mkdir()
+    assert main(["data", "demo", str(data), "--per-class", "4"]) == 0
+    first_class = (data.parent / "label_map.txt").read_text().splitlines()[0]
+    run = tmp_path / "run"
+    assert main(["finetune", "--config", "demo", "--out", str(run), f"data.path={data}", "data.clip_len=8",
+                 "data.test_clips=1", "encoder.dim=8", "encoder.layers=1", "classifier.strl_layers=1",
+                 "finetune.epochs=1", "finetune.batch_size=8", "finetune.warmup_epochs=0", "finetune.milestones=[]",
+                 "finetune.pretrained=none", "trainer.progress=false"]) == 0
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert main(["test", "--checkpoint", str(ckpt), "--out", str(tmp_path / "test"), "trainer.progress=false"]) == 0
+    (data.parent / "label_map.txt").unlink()
+    capsys.readouterr()
+    for metrics, source in ((run / "metrics.json", ckpt), (tmp_path / "test" / "metrics.json", ckpt)):
+        assert run_cli(["visualize", "confusion", "--metrics", str(metrics), "--out", str(tmp_path / "cm.png")]) == 0
+        assert f"class names: {source}" in capsys.readouterr().out
+    from skeletonmae.cli.visualize import _confusion_class_names
+
+    names, _ = _confusion_class_names(run / "metrics.json", {}, None, None)
+    assert names[0] == first_class and len(names) == len(json.loads((run / "metrics.json").read_text())["confusion"])
+    with pytest.raises(SkeletonMAEError, match="checkpoint .* not found"):
+        run_cli(["visualize", "confusion", "--metrics", str(run / "metrics.json"), "--checkpoint",
+                 str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "cm2.png")])

@@ -7,7 +7,8 @@ Each model takes its section objects (``SkeletonMAE(EncoderConfig, MAEConfig, ..
 
 Every key is declared once, with its default (the paper's, §4.2, where the paper gives one), a one-line
 description and its allowed values: a ``Literal`` type lists the choices, a range bounds a number. YAML files
-give any subset of keys; ``section.key=value`` overrides (values parsed as YAML) come last. An unknown key, a
+give any subset of keys; ``section.key=value`` overrides (values parsed as YAML) come last. A relative file path
+in a YAML file is looked up beside that file first, then in the working directory. An unknown key, a
 value of the wrong type or out of range is a :class:`ConfigError` that names the key and what is allowed.
 Keys of the flat ``model`` section of earlier versions (``encoder.dim``, ...) are read under their new names,
 so old configs, commands and checkpoints keep working.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -76,6 +78,11 @@ class DataConfig:
                           "validation holds out whole subjects")
     val_seed: int = _key(0, "seed of the validation split (the same for every run)", 0, 2**32 - 1)
     num_workers: int = _key(2, "data-loader worker processes", 0, 64)
+
+    def coordinates(self, in_channels: int) -> int:
+        """Coordinates per joint (2: 2D, 3: 3D) of a model input of ``in_channels`` channels made with these
+        settings (coordinates, then velocity with ``motion``, bone vectors with ``bone``, the score last)."""
+        return (in_channels - int(self.use_score)) // (1 + int(self.motion) + int(self.bone))
 
 
 @dataclass
@@ -319,7 +326,11 @@ def parse_overrides(overrides: list[str]) -> dict:
 
 
 def load_config(paths: list[str | Path] | str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults, then each YAML file in order (later wins; ``_base_`` includes others), then overrides."""
+    """Defaults, then each YAML file in order (later wins; ``_base_`` includes others), then overrides.
+
+    A relative file path in a config file (``data.path``, ``finetune.pretrained``) is read relative to that file's
+    folder when the file exists there, else relative to the working directory; in overrides, relative to the
+    working directory."""
     cfg = Config()
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -395,17 +406,57 @@ def _read_yaml_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]
     out = []
     for base in [bases] if isinstance(bases, str) else bases:
         out += _read_yaml_with_bases(path.parent / base, (*seen, path.resolve()))
-    return out + [values]
+    return out + [_paths_beside(values, path.parent)]
 
 
-def keys() -> list[tuple[str, object, str]]:
-    """Every key as (``section.key``, default, description), in declaration order (for --help and `config show`)."""
+# Keys that name files. In a config file, a relative path is looked up beside the file first.
+PATH_KEYS = (("data", "path"), ("finetune", "pretrained"))
+
+
+def _paths_beside(values: dict, folder: Path) -> dict:
+    """``values`` of a config file in ``folder``, with each relative file path (:data:`PATH_KEYS`) that exists
+    relative to ``folder`` made absolute; other paths stay as given, relative to the working directory (as in
+    the packaged configs and in configs of earlier versions)."""
+    for section, key in PATH_KEYS:
+        given = values.get(section, {}).get(key) if isinstance(values.get(section), dict) else None
+        if not isinstance(given, str) or given.lower() in ("", "auto", "none") or Path(given).is_absolute():
+            continue
+        beside = folder / given
+        if beside.is_file() and os.path.abspath(beside) != os.path.abspath(given):
+            values[section] = {**values[section], key: os.path.abspath(beside)}
+    return values
+
+
+def keys(cfg: Config | None = None) -> list[tuple[str, object, str]]:
+    """Every key as (``section.key``, value, description), in declaration order (for --help and `config show`);
+    the values of ``cfg``, or the defaults."""
+    cfg = cfg or Config()
     out = []
-    for section in dataclasses.fields(Config):
-        default = section.default_factory()
-        for f in dataclasses.fields(default):
-            out.append((f"{section.name}.{f.name}", getattr(default, f.name), f.metadata.get("doc", "")))
+    for section in dataclasses.fields(cfg):
+        values = getattr(cfg, section.name)
+        for f in dataclasses.fields(values):
+            out.append((f"{section.name}.{f.name}", getattr(values, f.name), f.metadata.get("doc", "")))
     return out
+
+
+def yaml_value(value) -> str:
+    """``value`` as one line of YAML (lists in flow style, strings quoted where YAML needs it)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).removesuffix("\n...\n").strip()
+
+
+def commented_yaml(cfg: Config) -> str:
+    """``cfg`` as YAML that loads back to the same config, each key followed by its description as a comment
+    (and its default, where the value differs from it)."""
+    defaults = dict((name, value) for name, value, _ in keys())
+    lines, section = [], None
+    for name, value, doc in keys(cfg):
+        head, key = name.split(".")
+        if head != section:
+            lines.append(f"{head}:")
+            section = head
+        note = doc if value == defaults[name] else f"{doc} [default: {yaml_value(defaults[name])}]"
+        lines.append(f"  {key}: {yaml_value(value)}  # {note}")
+    return "\n".join(lines) + "\n"
 
 
 def _check_range(cfg: Config) -> None:

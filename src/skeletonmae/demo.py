@@ -25,12 +25,12 @@ def run_demo(out: Path, quick: bool = False, resume: bool = False) -> dict:
     data = write_demo_pickle(out / "demo.pkl", num_per_class=12 if quick else 40, seed=0)
     base = [f"data.path={data}", f"trainer.resume={str(resume).lower()}"] + (QUICK if quick else [])
     cfg = load_config("demo", base + [f"trainer.out_dir={out / 'pretrain'}"])
-    ckpt = run_pretrain(cfg)
+    ckpt = run_pretrain(cfg, ["demo"])
     results = {}
     for name, pretrained in (("pretrained", str(ckpt)), ("scratch", "none")):
         cfg = load_config("demo", base + [f"trainer.out_dir={out / ('finetune_' + name)}",
                                                       f"finetune.pretrained={pretrained}"])
-        report = run_finetune(cfg)
+        report = run_finetune(cfg, ["demo"])
         results[name] = {k: report[k] for k in ("top1", "top5", "mean_class_acc", "train_seconds")}
     with atomic_open(out / "summary.json", "w") as f:
         json.dump(results, f, indent=1)

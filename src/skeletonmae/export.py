@@ -2,7 +2,9 @@
 
 The graph has one input ``skeleton`` [batch, P, T, V, C] (float32, batch dynamic; P, T, V, C fixed by the
 example) and one output ``logits`` [batch, classes]. Absent persons are all-zero slots, exactly as in
-PyTorch: the presence mask is computed inside the graph, so no side input is needed.
+PyTorch: the presence mask is computed inside the graph, so no side input is needed. The file's
+``metadata_props`` (:func:`model_metadata`) carry the class names, the joint layout, the input channels and the
+preprocessing that turns a pose sequence into the input, so the file can be used without this package.
 
 Exporter: the TorchScript-based one (``torch.onnx.export(..., dynamo=False)``). The torch.export-based
 exporter (the default since PyTorch 2.9) needs ``onnxscript``, which is not a dependency. The tracer warns
@@ -52,11 +54,13 @@ def _check_input(x: torch.Tensor, name: str) -> None:
         raise ConfigError(f"{name} must be a tensor [N, P, T, V, C], got {shape}")
 
 
-def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor, opset: int | None = None) -> Path:
+def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor, opset: int | None = None,
+                metadata: dict[str, str] | None = None) -> Path:
     """Export ``model`` (in eval mode) to ONNX at ``path`` (written atomically) and validate it; returns the path.
 
     ``example`` [N, P, T, V, C] fixes P, T, V, C; the batch axis stays dynamic. The model is moved to the CPU
-    (ONNX Runtime runs there too) and keeps its train/eval mode.
+    (ONNX Runtime runs there too) and keeps its train/eval mode. ``metadata`` (e.g. :func:`model_metadata`)
+    goes into the file's ``metadata_props``.
     """
     import onnx
     import torch
@@ -78,11 +82,87 @@ def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor, opset
         except (RuntimeError, ValueError, torch.onnx.errors.OnnxExporterError) as e:
             raise ConfigError(f"ONNX export at opset {opset or DEFAULT_OPSET} failed "
                               f"({str(e).splitlines()[0][:200]}); the default opset {DEFAULT_OPSET} works") from e
-    data = buf.getvalue()
-    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.helper.set_model_props(proto, metadata or {})
+    onnx.checker.check_model(proto, full_check=True)
     with atomic_open(path, "wb") as f:
-        f.write(data)
+        f.write(proto.SerializeToString())
     return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file, as a dict (what :func:`model_metadata` wrote)."""
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def _normalisation(cfg, layout, coords: int) -> str:
+    """How the coordinates the model was trained on were normalised, in words (data/transforms.py)."""
+    from .data.transforms import BODY_TORSO_2D, BODY_TORSO_3D
+
+    d = cfg.data
+    torso = BODY_TORSO_3D if coords == 3 else BODY_TORSO_2D
+    body = (f"centre on the first person's mean mid-hip point over the clip and scale so that its median torso "
+            f"length (mid-shoulder to mid-hip) is {torso}")
+    if coords == 3:
+        rms = (f"centre on the mean position of joint '{layout.joints[layout.center]}' of the first person and "
+               "divide by the root-mean-square distance of the present joints from it")
+        return (f"{body} (as the default where no frame shows both shoulders and hips: {rms})"
+                if d.normalize == "body" else rms)
+    auto = (f"centre on the box around the clip's joints of score > {d.score_threshold} and divide by half its "
+            "longer side")
+    how = {"fix": "x' = (x - w/2) / (w/2), y' = (y - h/2) / (h/2), (h, w) the frame size in pixels", "auto": auto,
+           "body": f"{body} (where no frame shows both shoulders and hips: {auto})"}[d.normalize]
+    return f"{how}; joints of score <= {d.score_threshold} become 0"
+
+
+def model_metadata(model: nn.Module, cfg, class_names: list[str] | None) -> dict[str, str]:
+    """What a user of the exported model needs besides the graph: class names, the joint layout, the input's
+    channels and the preprocessing that makes it (values are strings; lists and mappings as JSON)."""
+    import json
+
+    from . import __version__
+
+    layout, d = model.encoder.layout, cfg.data
+    coords = d.coordinates(model.encoder.in_channels)
+    axes = ["x", "y", "z"][:coords]
+    channels = axes + [f"d{a}" for a in axes] * d.motion + [f"bone_{a}" for a in axes] * d.bone + ["score"] * \
+        d.use_score
+    names = class_names or [f"class {i}" for i in range(model.num_classes)]
+    shape = [d.num_persons, d.clip_len, layout.num_joints, len(channels)]
+    steps = [
+        f"joints in the order of 'joints' (layout {layout.name}); a joint your data lack is 0 (score 0)",
+        f"the {d.num_persons} person(s) with the highest total joint score, then all-zero persons up to "
+        f"{d.num_persons}",
+        f"{d.clip_len} frames: the clip cut into {d.clip_len} equal segments, one frame from each; {d.test_clips} "
+        "clip(s) per sample at evenly spaced offsets within the segments; a shorter clip is looped",
+        f"coordinates: {_normalisation(cfg, layout, coords)}",
+        *(["a mirrored copy of every clip added (x -> -x, each left joint swapped with its right twin)"]
+          if d.test_flip else []),
+        "channels in the order of 'channels'" + ("; d* = the joint's position in the next frame minus this one "
+                                                 "(0 at the last frame and where the joint is absent)" if d.motion
+                                                 else "")
+        + ("; bone_* = the joint minus its parent joint in 'bone_parents'" if d.bone else ""),
+        f"output 'logits' [batch, {len(names)}]: softmax, averaged over the clips of a sample",
+    ]
+    meta = {
+        "producer": f"skeletonmae {__version__}",
+        "class_names": json.dumps(names),
+        "layout": layout.name,
+        "joints": json.dumps(list(layout.joints)),
+        "input": f"{INPUT_NAME}: float32 [batch, {', '.join(map(str, shape))}] = [batch, persons, frames, "
+                 "joints, channels]",
+        "channels": json.dumps(channels),
+        "normalize": d.normalize,
+        "preprocessing": "; ".join(f"{i + 1}. {step}" for i, step in enumerate(steps)),
+        "data_config": json.dumps({k: getattr(d, k) for k in ("layout", "clip_len", "num_persons", "test_clips",
+                                                                "normalize", "score_threshold", "use_score",
+                                                                "motion", "bone", "test_flip")}),
+    }
+    if d.bone:
+        meta["bone_parents"] = json.dumps([int(p) for p in layout.parents()])
+    return meta
 
 
 def _session(path: str | Path, threads: int | None = None):

@@ -32,8 +32,7 @@ class Predictor:
         self.model, self.cfg, self.device = model.eval().to(device), cfg, device
         self.num_classes = model.num_classes
         self.class_names = list(class_names or [f"class {i}" for i in range(self.num_classes)])
-        d = cfg.data  # the coordinates per joint the model was trained on: 2 (2D) or 3 (3D)
-        self.coords = (model.encoder.in_channels - int(d.use_score)) // (1 + int(d.motion) + int(d.bone))
+        self.coords = cfg.data.coordinates(model.encoder.in_channels)  # 2 (2D) or 3 (3D), as trained
 
     @torch.no_grad()
     def predict_samples(self, samples: list[dict], layout: str | None = None, top_k: int = 5,

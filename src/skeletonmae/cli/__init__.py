@@ -5,9 +5,9 @@ overrides. Problems the user can fix are reported in one paragraph with exit cod
 the traceback as well.
 
 One module per command group: :mod:`.train` (pretrain, finetune, ablate, test, demo), :mod:`.predict`,
-:mod:`.export`, :mod:`.visualize`, :mod:`.data`, and :mod:`.pose` (videos to poses, run on its own in
-MediaPipe's environment: ``python -m skeletonmae.cli.pose``). This package imports nothing heavy: the
-command modules are imported when the parser is built, and torch when a command runs.
+:mod:`.export`, :mod:`.visualize`, :mod:`.data`, :mod:`.config`, :mod:`.runs`, and :mod:`.pose` (videos to
+poses, run on its own in MediaPipe's environment: ``python -m skeletonmae.cli.pose``). This package imports
+nothing heavy: the command modules are imported when the parser is built, and torch when a command runs.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from ..errors import SkeletonMAEError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+    from .config import add_config_parser
     from .data import add_data_parser
     from .export import add_export_parser
     from .predict import add_predict_parser
+    from .runs import add_runs_parser
     from .train import add_demo_parser, add_training_parsers
     from .visualize import add_visualize_parser
 
@@ -32,12 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(independent implementation of Yan et al., ICCV 2023).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--version", action="version", version=f"skeletonmae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_training_parsers(sub)
     add_predict_parser(sub)
     add_export_parser(sub)
     add_visualize_parser(sub)
     add_data_parser(sub)
+    add_config_parser(sub)
+    add_runs_parser(sub)
     add_demo_parser(sub)
     return parser
 

@@ -6,21 +6,32 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, benchmark_latency, example_input, export_onnx, onnx_parity
+from ..export import (
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+    benchmark_latency,
+    example_input,
+    export_onnx,
+    model_metadata,
+    onnx_parity,
+)
 from . import count
 
 
 def cmd_export(args) -> int:
     from ..fileio import check_output
-    from ..models.build import load_classifier
+    from ..models.build import class_names, load_checkpoint, load_classifier
 
     if args.opset is not None and not MIN_OPSET <= args.opset <= MAX_OPSET:
         raise ConfigError(f"--opset {args.opset}: the exporter writes opsets {MIN_OPSET} to {MAX_OPSET}")
     out = check_output(Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "model.onnx",
                        [args.checkpoint])
-    model, cfg = load_classifier(args.checkpoint)
-    export_onnx(model, out, example_input(model, cfg, args.batch), opset=args.opset)
-    print(f"wrote {out}")
+    ckpt = load_checkpoint(args.checkpoint)
+    model, cfg = load_classifier(ckpt)
+    export_onnx(model, out, example_input(model, cfg, args.batch), opset=args.opset,
+                metadata=model_metadata(model, cfg, class_names(ckpt)))
+    print(f"wrote {out} (its metadata_props hold the class names, joint layout, channels and preprocessing)")
     if args.no_check:
         return 0
     check = example_input(model, cfg, args.batch + 1, seed=1)  # another batch size: the batch axis is dynamic
@@ -35,8 +46,9 @@ def cmd_export(args) -> int:
 
 def add_export_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``export`` subcommand to an argparse subparsers object; returns its parser."""
-    desc = ("export a fine-tuned classifier to ONNX (input 'skeleton' [batch, P, T, V, C], output 'logits'), "
-            "then compare it with PyTorch and time both")
+    desc = ("export a fine-tuned classifier to ONNX (input 'skeleton' [batch, P, T, V, C], output 'logits'; the "
+            "class names, joint layout, channels and preprocessing in its metadata_props), then compare it with "
+            "PyTorch and time both")
     p = subparsers.add_parser("export", help="export a fine-tuned checkpoint to ONNX", description=desc)
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="fine-tuning checkpoint")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")

@@ -1,13 +1,13 @@
 """Training commands: ``pretrain``, ``finetune``, ``ablate``, ``test`` and ``demo``.
 
 Every training command takes ``--config FILE`` (repeatable; later files win) and ``section.key=value``
-overrides; ``--help`` lists every configuration key with its default.
+overrides; ``--help`` lists every configuration key with its value (of the ``--config`` files given before it)
+and description; ``skeletonmae config show`` prints the same as a YAML file.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -16,18 +16,43 @@ from ..config import Config, load_config, with_overrides
 from ..errors import SkeletonMAEError
 
 
-def _config_epilog() -> str:
-    lines = ["configuration keys (override with section.key=value; values are YAML):"]
-    for section in dataclasses.fields(Config):
-        for f in dataclasses.fields(section.default_factory()):
-            default = getattr(section.default_factory(), f.name)
-            lines.append(f"  {section.name}.{f.name} = {default!r}")
+def _config_epilog(cfg: Config | None = None) -> str:
+    from ..config import keys, yaml_value
+
+    source = "of the --config files given before --help" if cfg else "defaults; give --config FILE before --help " \
+        "for that config's values"
+    lines = [f"configuration keys ({source}; override with section.key=value, values are YAML):"]
+    lines += [f"  {name} = {yaml_value(value)}  # {doc}" for name, value, doc in keys(cfg)]
     return "\n".join(lines)
 
 
+class _HelpWithConfig(argparse.Action):
+    """``--help`` that lists the keys with the values of the ``--config`` files given before it."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        paths = getattr(namespace, "config", None) or []
+        if paths:
+            try:
+                parser.epilog = _config_epilog(load_config([paths] if isinstance(paths, str) else paths))
+            except SkeletonMAEError as e:
+                parser.exit(2, f"skeletonmae: error: {e}\n")
+        parser.print_help()
+        parser.exit()
+
+
+def _add_config_parser(sub, name: str, **kw) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` lists every configuration key (with the values of ``--config``)."""
+    p = sub.add_parser(name, add_help=False, epilog=_config_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter, **kw)
+    p.add_argument("-h", "--help", action=_HelpWithConfig, help="show this help (with --config first: its values)")
+    return p
+
+
 def _training_parser(sub, name: str, help: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help=help, description=help, epilog=_config_epilog(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _add_config_parser(sub, name, help=help, description=help)
     p.add_argument("--config", action="append", default=[], metavar="FILE", help="YAML config (repeatable)")
     p.add_argument("--out", metavar="DIR", help="output directory (trainer.out_dir)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -47,14 +72,14 @@ def _load(args, extra: list[str] | None = None) -> Config:
 def cmd_pretrain(args) -> int:
     from ..tasks.pretrain import run_pretrain
 
-    run_pretrain(_load(args))
+    run_pretrain(_load(args), args.config)
     return 0
 
 
 def cmd_finetune(args) -> int:
     from ..tasks.finetune import run_finetune
 
-    run_finetune(_load(args, [f"finetune.pretrained={args.pretrained}"] if args.pretrained else []))
+    run_finetune(_load(args, [f"finetune.pretrained={args.pretrained}"] if args.pretrained else []), args.config)
     return 0
 
 
@@ -104,11 +129,10 @@ def add_training_parsers(sub) -> None:
     p.add_argument("--pretrained", metavar="CKPT", help="pre-training checkpoint, or 'none' to train from scratch")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("ablate", help="run a grid of overrides (pre-train + fine-tune each) as one table",
-                       description="run the cells of an ablation (a paper preset or --cell lists), each pre-trained "
-                       "and fine-tuned for every seed; resumes finished cells; writes results/ablation_NAME.json "
-                       "and OUT/table.md", epilog=_config_epilog(),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _add_config_parser(sub, "ablate", help="run a grid of overrides (pre-train + fine-tune each) as one table",
+                           description="run the cells of an ablation (a paper preset or --cell lists), each "
+                           "pre-trained and fine-tuned for every seed; resumes finished cells; writes "
+                           "results/ablation_NAME.json and OUT/table.md")
     p.add_argument("--config", required=True, metavar="FILE", help="base config (file or packaged name)")
     p.add_argument("--preset", choices=PRESET_NAMES, help="the paper's ablation tables")
     p.add_argument("--source", metavar="CONFIG", help="fig5: the config (dataset) to pre-train on for transfer")

@@ -105,10 +105,46 @@ def cmd_pca(args) -> int:
     return 0
 
 
+def _confusion_class_names(metrics_path: Path, report: dict, labels: str | None,
+                           checkpoint: str | None) -> tuple[list[str] | None, str]:
+    """The class names for a confusion matrix and where they came from: ``--labels``, else the checkpoint
+    (``--checkpoint``, the one a test run names, or the run's ``checkpoints/last.ckpt``), else label_map.txt
+    beside the data file of the run's config.yaml."""
+    from ..data.annotations import read_label_map
+
+    if labels:
+        names = read_label_map(labels)
+        if names is None:
+            raise SkeletonMAEError(f"label map {labels} not found")
+        return names, labels
+    if checkpoint and not Path(checkpoint).is_file():
+        raise SkeletonMAEError(f"checkpoint {checkpoint} not found; give the fine-tuning checkpoint the metrics "
+                               "came from")
+    candidates = [checkpoint, report.get("checkpoint"), metrics_path.parent / "checkpoints" / "last.ckpt"]
+    for candidate in [Path(c) for c in candidates if c]:
+        if candidate.is_file():
+            from ..models.build import class_names, load_checkpoint
+
+            names = class_names(load_checkpoint(candidate))
+            if names:
+                return names, str(candidate)
+    config = metrics_path.parent / "config.yaml"
+    if config.is_file():
+        from ..config import load_config
+
+        try:
+            names = _class_names_for(load_config(config).data.path)
+        except SkeletonMAEError:
+            names = None
+        if names:
+            return names, f"the label map of the data in {config}"
+    return None, "none found (classes are numbered)"
+
+
 def cmd_confusion(args) -> int:
     from ..viz import plot_confusion
 
-    check_output(args.out, [args.metrics] + ([args.labels] if args.labels else []))
+    check_output(args.out, [args.metrics] + [p for p in (args.labels, args.checkpoint) if p])
     metrics_path = Path(args.metrics)
     if not metrics_path.is_file():
         raise SkeletonMAEError(f"{metrics_path} not found; give the metrics.json a fine-tuning or test run wrote")
@@ -119,22 +155,8 @@ def cmd_confusion(args) -> int:
     if not isinstance(report, dict) or "confusion" not in report:
         raise SkeletonMAEError(f"{metrics_path} has no 'confusion' matrix; give the metrics.json of fine-tuning")
     confusion = report["confusion"]
-    names = None
-    if args.labels:
-        from ..data.annotations import read_label_map
-
-        names = read_label_map(args.labels)
-        if names is None:
-            raise SkeletonMAEError(f"label map {args.labels} not found")
-    else:  # the run's config names the data file, beside which label_map.txt may sit
-        config = metrics_path.parent / "config.yaml"
-        if config.is_file():
-            from ..config import load_config
-
-            try:
-                names = _class_names_for(load_config(config).data.path)
-            except SkeletonMAEError:
-                names = None
+    names, source = _confusion_class_names(metrics_path, report, args.labels, args.checkpoint)
+    print(f"class names: {source}")
     split = report.get("split")
     title = "Confusion matrix" + (f" ({split} split)" if split else "")
     path = plot_confusion(confusion, names, args.out, normalize=not args.counts, title=title)
@@ -184,8 +206,10 @@ def add_visualize_parser(subparsers) -> argparse.ArgumentParser:
     p = vsub.add_parser("confusion", help="confusion matrix from a metrics.json (Fig. 4c)",
                         description="confusion matrix from the metrics.json that fine-tuning or testing wrote")
     p.add_argument("--metrics", required=True, metavar="JSON", help="metrics.json with a 'confusion' key")
-    p.add_argument("--labels", metavar="TXT", help="label_map.txt, one class name per line (default: beside the "
-                   "data file of the run's config.yaml, if any)")
+    p.add_argument("--labels", metavar="TXT", help="label_map.txt, one class name per line (default: the class "
+                   "names in the checkpoint, else label_map.txt beside the data file of the run's config.yaml)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="fine-tuning checkpoint whose class names to use (default: "
+                   "the one a test run's metrics.json names, or the run's checkpoints/last.ckpt)")
     p.add_argument("--counts", action="store_true", help="show clip counts instead of row-normalised shares")
     p.add_argument("--out", required=True, metavar="PNG")
     p.set_defaults(func=cmd_confusion)

@@ -35,6 +35,7 @@ from ..models.build import (
     load_checkpoint,
     load_encoder,
 )
+from ..runs import write_run_info
 from ..skeleton import get_layout, joint_mapping
 from .datamodule import SkeletonDataModule
 from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock, test_trainer
@@ -203,13 +204,15 @@ def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | N
     return encoder
 
 
-def run_finetune(cfg: Config) -> dict:
-    """Fine-tune (from a pre-trained encoder or from scratch), test on the test split, write the results."""
+def run_finetune(cfg: Config, configs: list[str] | None = None) -> dict:
+    """Fine-tune (from a pre-trained encoder or from scratch), test on the test split, write the results.
+
+    ``configs``: the config files ``cfg`` was made from, recorded in the run's ``run.json``."""
     with run_lock(cfg.trainer.out_dir):
-        return _finetune(cfg)
+        return _finetune(cfg, configs or [])
 
 
-def _finetune(cfg: Config) -> dict:
+def _finetune(cfg: Config, configs: list[str]) -> dict:
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     resume = resume_path(cfg)
     out = Path(cfg.trainer.out_dir)
@@ -228,6 +231,9 @@ def _finetune(cfg: Config) -> dict:
             graph.requires_grad_(False)
     trainer = build_trainer(cfg, cfg.finetune.epochs, validate=bool(data.val_samples()))
     save_config(cfg, out / "config.yaml")
+    source = None if encoder is None else (f"packaged {encoder.name}" if cfg.finetune.pretrained == "auto"
+                                           else cfg.finetune.pretrained)
+    write_run_info(out, "finetune", configs, source)
     start = time.time()
     fit(trainer, task, dm, resume)
     extra = {"train_seconds": round(time.time() - start, 1)}

@@ -19,6 +19,7 @@ from ..config import Config, save_config
 from ..models.build import FORMAT, build_pretrain_model
 from ..models.contrastive import GraphContrast
 from ..models.skeletonmae import SkeletonMAE
+from ..runs import write_run_info
 from .datamodule import SkeletonDataModule
 from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock
 
@@ -65,13 +66,15 @@ class PretrainTask(L.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
 
 
-def run_pretrain(cfg: Config) -> Path:
-    """Pre-train on the unlabelled clips of ``pretrain.splits`` (default: the training split)."""
+def run_pretrain(cfg: Config, configs: list[str] | None = None) -> Path:
+    """Pre-train on the unlabelled clips of ``pretrain.splits`` (default: the training split).
+
+    ``configs``: the config files ``cfg`` was made from, recorded in the run's ``run.json``."""
     with run_lock(cfg.trainer.out_dir):
-        return _pretrain(cfg)
+        return _pretrain(cfg, configs or [])
 
 
-def _pretrain(cfg: Config) -> Path:
+def _pretrain(cfg: Config, configs: list[str]) -> Path:
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     resume = resume_path(cfg)
     dm = SkeletonDataModule.from_config(cfg, cfg.pretrain.batch_size, train_splits=cfg.pretrain.splits, labelled=False)
@@ -79,6 +82,7 @@ def _pretrain(cfg: Config) -> Path:
     check_schedule(len(dm.data.train_samples()), cfg.pretrain.batch_size, cfg.pretrain.epochs, "pretrain")
     trainer = build_trainer(cfg, cfg.pretrain.epochs)
     save_config(cfg, Path(cfg.trainer.out_dir) / "config.yaml")
+    write_run_info(cfg.trainer.out_dir, "pretrain", configs)
     start = time.time()
     fit(trainer, task, dm, resume)
     path = Path(cfg.trainer.out_dir) / "checkpoints" / "last.ckpt"

@@ -23,7 +23,7 @@ import lightning as L
 import torch
 import yaml
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -33,6 +33,7 @@ from ..config import Config
 from ..errors import CheckpointError, ConfigError, Interrupted, SkeletonMAEError
 from ..fileio import atomic_open
 from ..models.build import FORMAT, load_checkpoint
+from .progress import EpochSummary, RunProgressBar
 
 # Lightning's notices (devices found, tips, adverts) and deprecation noise, not actionable by a user of this package.
 logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -181,7 +182,8 @@ def check_schedule(clips: int, batch_size: int, epochs: int, stage: str) -> None
 
 def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Trainer:
     """The training Trainer: atomic checkpoints every epoch (``last.ckpt`` for resuming), CSV and TensorBoard logs
-    in ``trainer.out_dir``, the NaN guard, a progress bar; validation every epoch when ``validate``."""
+    in ``trainer.out_dir`` (the learning rate among them), the NaN guard, a summary line per epoch with the run's
+    ETA and a progress bar (:mod:`.progress`); validation every epoch when ``validate``."""
     t = cfg.trainer
     out = Path(t.out_dir)
     callbacks: list[Callback] = [
@@ -190,9 +192,10 @@ def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Tra
         NonFiniteLossGuard(),
         SaveOnInterrupt(),
         LearningRateMonitor(logging_interval="epoch"),
+        summary := EpochSummary(),
     ]
     if t.progress:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
+        callbacks.append(RunProgressBar(summary, refresh_rate=max(1, t.log_every_n_steps)))
     return _trainer(
         cfg,
         default_root_dir=str(out),
