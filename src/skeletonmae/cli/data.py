@@ -1,4 +1,4 @@
-"""The ``data`` commands: check, generate (demo), pool and convert annotation pickles."""
+"""The ``data`` commands: check, generate (demo), pool and convert annotation pickles; print a layout file."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ def cmd_data_demo(args) -> int:
     check_output(args.out)
     path = write_demo_pickle(args.out, num_per_class=args.per_class, seed=args.seed)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_data_layout(args) -> int:
+    from ..fileio import atomic_open, check_output
+    from ..skeleton import layout_yaml
+
+    text = layout_yaml(args.layout)
+    if args.out is None:
+        print(text, end="")
+        return 0
+    check_output(args.out, [args.layout])
+    with atomic_open(args.out, "w") as f:
+        f.write(text)
+    print(f"wrote {args.out}; edit it (the name first) and pass it as --layout {args.out} or data.layout={args.out}")
     return 0
 
 
@@ -57,7 +72,7 @@ def cmd_data_convert_ntu(args) -> int:
 
 
 def add_data_parser(sub) -> argparse.ArgumentParser:
-    """Add the ``data`` command (check, demo, pool, convert ntu) to a CLI's subparsers."""
+    """Add the ``data`` command (check, demo, layout, pool, convert) to a CLI's subparsers."""
     data = sub.add_parser("data", help="check, convert or generate annotation pickles",
                           description="check, convert or generate annotation pickles")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -65,7 +80,8 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
                         description="validate an annotation pickle and print a summary and every problem found; "
                         "exit code 0 when the file is usable")
     p.add_argument("file")
-    p.add_argument("--layout", help="the layout the file should have (e.g. coco17, penn13, kinect20)")
+    p.add_argument("--layout", help="the layout the file should have: a built-in name (e.g. coco17, penn13, "
+                   "kinect20) or a layout YAML file")
     p.add_argument("--num-classes", type=int, help="labels must be below this")
     p.set_defaults(func=cmd_data_check)
     p = dsub.add_parser("demo", help="write the embedded synthetic demo dataset as a pickle",
@@ -74,6 +90,13 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=40, help="clips per class (default 40)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data_demo)
+    p = dsub.add_parser("layout", help="print a layout as a layout file, to start your own from",
+                        description="print a layout (a built-in name or a layout file, checked) as a YAML layout "
+                        "file: joints, bones, centre, the six body regions, left-right twins")
+    p.add_argument("layout", help="a built-in layout (coco17, penn13, jhmdb15, kinect20, florence15, ntu25, "
+                   "openpose18, ...) or a layout file")
+    p.add_argument("--out", help="write it to this file instead of printing it")
+    p.set_defaults(func=cmd_data_layout)
 
     p = dsub.add_parser("pool", help="pool several pickles, mapped to one layout, as a pre-training corpus",
                         description="map the joints of several annotation pickles to one layout and write them as "
