@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy.sparse.csgraph import breadth_first_order
 
 from .errors import ConfigError
@@ -411,6 +410,8 @@ def layout_from_dict(spec: dict) -> Layout:
 
 def read_layout_file(path: str | Path) -> Layout:
     """The layout a YAML layout file defines (:func:`layout_from_dict`; ``name`` defaults to the file's stem)."""
+    import yaml  # here, not at the top: MediaPipe's environment (cli/pose.py) imports this module and has no PyYAML
+
     path = Path(path)
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -454,6 +455,7 @@ LAYOUT_FILE_HEADER = """\
 
 def layout_yaml(layout: str | Path | dict | Layout) -> str:
     """A layout as the text of a layout file (:data:`LAYOUT_FILE_HEADER`, then :meth:`Layout.to_dict`)."""
+    import yaml  # see read_layout_file
     body = yaml.safe_dump(get_layout(layout).to_dict(), sort_keys=False, default_flow_style=None, width=110)
     return LAYOUT_FILE_HEADER + body
 
