@@ -71,8 +71,21 @@ def cmd_data_convert_ntu(args) -> int:
     return 0
 
 
+def cmd_data_convert_arrays(args) -> int:
+    from ..data.arrays import convert_arrays
+    from ..fileio import check_output
+
+    inputs = [args.source] + ([args.labels] if args.labels else [])
+    check_output(args.out, inputs)
+    path, label_map = convert_arrays(args.source, args.out, args.labels, args.layout, args.score, args.img_shape,
+                                     args.test_fraction, args.seed)
+    check = f" --layout {args.layout}" if args.layout else ""
+    print(f"wrote {path} and {label_map}; check it with: skeletonmae data check {path}{check}")
+    return 0
+
+
 def add_data_parser(sub) -> argparse.ArgumentParser:
-    """Add the ``data`` command (check, demo, layout, pool, convert) to a CLI's subparsers."""
+    """Add the ``data`` command (check, demo, layout, pool, convert ntu|arrays) to a CLI's subparsers."""
     data = sub.add_parser("data", help="check, convert or generate annotation pickles",
                           description="check, convert or generate annotation pickles")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -129,4 +142,25 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-persons", type=int, default=2)
     p.add_argument("--missing", metavar="FILE", help="text file listing samples to skip (one name per line)")
     p.set_defaults(func=cmd_data_convert_ntu)
+    p = csub.add_parser("arrays", help="plain .npy/.npz arrays of joints",
+                        description="convert plain numpy arrays of joints: a folder of .npy/.npz clip files "
+                        "([T, V, C] or [M, T, V, C]; a clip is named by its path below the folder, without the "
+                        "suffix) or one stacked file ([N, T, V, C] or [N, M, T, V, C]; clip i is named i). C = 2 "
+                        "(x, y pixels) or 3 (x, y, z), or (x, y, score) with --score; NaN marks a missing joint. "
+                        "Labels from --labels CSV or the folder each clip file sits in; class names are numbered "
+                        "in sorted order and written to label_map.txt beside OUT")
+    p.add_argument("source", help="a folder of clip files, or one stacked .npy/.npz file")
+    p.add_argument("out", help="output .pkl path (label_map.txt is written beside it)")
+    p.add_argument("--labels", metavar="CSV", help="a CSV with a header row and the columns clip,label and "
+                   "optionally split (else: labels from folder names, and a random split)")
+    p.add_argument("--layout", help="check the clips against this layout (a built-in name or a layout file): "
+                   "joint count and fit (as data check does)")
+    p.add_argument("--score", action="store_true", help="C = 3 is (x, y, score), a pose estimator's output")
+    p.add_argument("--img-shape", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                   help="2D: the frame size the pixel coordinates refer to (1 1 for coordinates in 0..1)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="without a split column: share of each class's clips put in split 'test', the rest in "
+                   "'train' (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of that random split (default 0)")
+    p.set_defaults(func=cmd_data_convert_arrays)
     return data
