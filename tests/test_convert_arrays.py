@@ -4,12 +4,15 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import shared_pickle
 
 from skeletonmae.cli import main
+from skeletonmae.config import load_config
 from skeletonmae.data.annotations import load_annotations, read_label_map
 from skeletonmae.data.arrays import class_names, convert_arrays
+from skeletonmae.data.dataset import SkeletonData
 from skeletonmae.errors import DataError
 from skeletonmae.skeleton import layout_yaml
 
@@ -50,6 +53,14 @@ def test_class_folders_of_3d_npy_files_with_a_layout_file(tmp_path, capsys):
         members = [a["frame_dir"] for a in converted.annotations if a["label"] == k]
         assert sum(n in test for n in members) == round(len(members) * 0.2)
     assert len(np.unique(labels)) == len(names)
+
+    # the generic 3D config reads it in the layout file, mapped by joint name to its encoder's kinect20
+    batches = []
+    for data_layout in (str(layout), "kinect20"):
+        cfg = load_config("generic_3d", [f"data.path={out}", f"data.layout={data_layout}", "data.num_workers=0"])
+        batches.append(next(iter(SkeletonData(cfg, batch_size=4).test_dataloader()))[0])
+    assert batches[0].shape == (2, 2, 1, 32, 20, 6)  # 4 // test_clips samples, K = 2 clips, M, T, V, (x, y, z) + motion
+    torch.testing.assert_close(batches[0], batches[1])
 
 
 def test_2d_npz_with_scores_labels_and_splits_from_a_csv(tmp_path):

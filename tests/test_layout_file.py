@@ -8,9 +8,9 @@ import torch
 import yaml
 
 from skeletonmae.cli import main
-from skeletonmae.config import Config, load_config
+from skeletonmae.config import Config, EncoderConfig, load_config
 from skeletonmae.errors import ConfigError
-from skeletonmae.models.build import build_classifier, load_classifier
+from skeletonmae.models.build import PretrainedEncoder, build_classifier, load_classifier
 from skeletonmae.skeleton import LAYOUTS, get_layout, joint_mapping, layout_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "mediapipe33.yaml"
@@ -114,6 +114,12 @@ def test_config_keeps_the_file_definition_and_a_checkpoint_loads_without_the_fil
     assert Config.from_dict(loaded_cfg.to_dict()).encoder.layout["name"] == "mediapipe33"
     x = torch.randn(1, 1, cfg.data.clip_len, 33, 2)
     torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def test_an_encoder_of_another_layout_names_the_layout_file_not_its_joints():
+    cfg = load_config(None, [f"encoder.layout={EXAMPLE}"])
+    fit, _ = PretrainedEncoder("coco", EncoderConfig(), 4, {}, {}, {}).differences(cfg, 4)
+    assert fit == ["encoder.layout: encoder 'coco17', config layout file 'mediapipe33'"]
 
 
 def test_config_names_the_key_of_a_bad_layout():
