@@ -122,6 +122,12 @@ def test_an_encoder_of_another_layout_names_the_layout_file_not_its_joints():
     assert fit == ["encoder.layout: encoder 'coco17', config layout file 'mediapipe33'"]
 
 
+def test_a_file_of_a_builtin_layout_is_kept_by_name(tmp_path):
+    path = tmp_path / "coco.yaml"
+    assert main(["data", "layout", "coco17", "--out", str(path)]) == 0
+    assert load_config(None, [f"encoder.layout={path}"]).encoder.layout == "coco17"  # packaged encoders fit it
+
+
 def test_config_names_the_key_of_a_bad_layout():
     with pytest.raises(ConfigError, match="config key 'encoder.layout': unknown skeleton layout 'coco71'.*coco17"):
         load_config(None, ["encoder.layout=coco71"])

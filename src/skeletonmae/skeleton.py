@@ -461,11 +461,13 @@ def layout_yaml(layout: str | Path | dict | Layout) -> str:
 
 
 def layout_setting(name: str | Path | dict | Layout) -> str | dict:
-    """What a config keeps for a layout: a built-in name as it is, anything else as its whole definition (a
-    checkpoint then carries the layout, and loads without the file)."""
+    """What a config keeps for a layout: a built-in one by its name, anything else as its whole definition (a
+    checkpoint then carries the layout, and loads without the file). A file of a built-in layout, as `data
+    layout` writes it, is that layout (a file with a built-in name and another definition is refused)."""
     if isinstance(name, str) and name in LAYOUTS:
         return name
-    return get_layout(name).to_dict()
+    layout = get_layout(name)
+    return layout.name if layout.name in LAYOUTS else layout.to_dict()
 
 
 def joint_mapping(source: str | Layout, target: str | Layout) -> np.ndarray:
