@@ -339,22 +339,22 @@ def _names(value, what: str) -> list[str]:
 def _pairs(value, what: str, index: dict[str, int]) -> tuple[tuple[int, int], ...]:
     """Pairs of joint names as index pairs; a pair that is not two different known joints is a ConfigError."""
     if not isinstance(value, list):
-        raise ConfigError(f"'{what}' must be a list of [joint, joint] pairs, got {str(value)[:80]}")
+        raise ConfigError(f"{what} must be a list of [joint, joint] pairs, got {str(value)[:80]}")
     out = []
     for pair in value:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(n, str) for n in pair)):
-            raise ConfigError(f"'{what}': {str(pair)[:60]} is not a pair of joint names, e.g. [left_hip, left_knee]")
+            raise ConfigError(f"{what}: {str(pair)[:60]} is not a pair of joint names, e.g. [left_hip, left_knee]")
         unknown = [n for n in pair if n not in index]
         if unknown:
             close = difflib.get_close_matches(unknown[0], index, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"'{what}': {pair} names '{unknown[0]}', which is not in 'joints'{hint}")
+            raise ConfigError(f"{what}: {pair} names '{unknown[0]}', which is not in 'joints'{hint}")
         if pair[0] == pair[1]:
-            raise ConfigError(f"'{what}': {pair} pairs a joint with itself")
+            raise ConfigError(f"{what}: {pair} pairs a joint with itself")
         out.append((index[pair[0]], index[pair[1]]))
     if len({frozenset(p) for p in out}) != len(out):
         twice = next(p for p in value if sum(set(p) == set(q) for q in value) > 1)
-        raise ConfigError(f"'{what}' lists {twice} twice")
+        raise ConfigError(f"{what} lists {twice} twice")
     return tuple(out)
 
 
@@ -372,7 +372,7 @@ def layout_from_dict(spec: dict) -> Layout:
     name = spec["name"]
     if not isinstance(name, str) or not name:
         raise ConfigError(f"layout 'name' must be a non-empty string, got {name!r}")
-    joints = _names(spec["joints"], "'joints'")
+    joints = _names(spec["joints"], f"layout {name}: joints")
     if len(set(joints)) != len(joints):
         raise ConfigError(f"layout {name}: joint '{next(n for n in joints if joints.count(n) > 1)}' is listed twice "
                           "in 'joints'; every joint needs its own name")
