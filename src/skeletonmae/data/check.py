@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..skeleton import LAYOUTS, get_layout
+from ..skeleton import LAYOUTS, Layout, get_layout
 from .annotations import check_annotations, safe_load
 from .fit import fit_problems
 
@@ -57,7 +57,8 @@ def renamed_copies(annotations: list[dict]) -> list[tuple[str, str]]:
     return copies
 
 
-def check_file(path: str | Path, layout: str | None = None, num_classes: int | None = None) -> tuple[str, bool]:
+def check_file(path: str | Path, layout: str | Layout | None = None, num_classes: int | None = None
+               ) -> tuple[str, bool]:
     """The report text and whether the file is usable (with ``layout``: and its joints fit that layout)."""
     path = Path(path)
     try:
@@ -71,7 +72,8 @@ def check_file(path: str | Path, layout: str | None = None, num_classes: int | N
     good = [a for a in anns or [] if isinstance(a, dict) and isinstance(a.get("keypoint"), np.ndarray)
             and a["keypoint"].ndim == 4 and a["keypoint"].size]
     fitting = [a for a in good if layout is not None and a["keypoint"].shape[2] == layout.num_joints
-               and np.issubdtype(a["keypoint"].dtype, np.floating) and np.isfinite(a["keypoint"]).all()]
+               and np.issubdtype(a["keypoint"].dtype, np.floating) and np.isfinite(a["keypoint"]).all()
+               and getattr(a.get("keypoint_score"), "shape", a["keypoint"].shape[:3]) == a["keypoint"].shape[:3]]
     if fitting:
         problems += [f"{path}: {p}" for p in fit_problems(fitting, layout)]
     if good:
