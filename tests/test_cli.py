@@ -13,7 +13,7 @@ from skeletonmae.cli import main
 
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
                ["data", "demo"], ["data", "layout"], ["data", "convert"], ["data", "convert", "ntu"],
-               ["data", "convert", "arrays"], ["demo"], ["export"], ["visualize"],
+               ["data", "convert", "arrays"], ["data", "convert", "openpose"], ["demo"], ["export"], ["visualize"],
                ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
                ["visualize", "curves"]]
 

@@ -71,17 +71,38 @@ def cmd_data_convert_ntu(args) -> int:
     return 0
 
 
-def cmd_data_convert_arrays(args) -> int:
+def cmd_data_convert_clips(args) -> int:
+    """``data convert arrays`` and ``data convert openpose``."""
     from ..data.arrays import convert_arrays
+    from ..data.openpose import convert_openpose
     from ..fileio import check_output
 
-    inputs = [args.source] + ([args.labels] if args.labels else [])
-    check_output(args.out, inputs)
-    path, label_map = convert_arrays(args.source, args.out, args.labels, args.layout, args.score, args.img_shape,
-                                     args.test_fraction, args.seed)
+    check_output(args.out, [args.source] + ([args.labels] if args.labels else []))
+    options = {"labels_csv": args.labels, "layout": args.layout, "img_shape": args.img_shape,
+               "test_fraction": args.test_fraction, "seed": args.seed}
+    if args.convert_command == "openpose":
+        path, label_map = convert_openpose(args.source, args.out, **options)
+    else:
+        path, label_map = convert_arrays(args.source, args.out, score_channel=args.score, **options)
     check = f" --layout {args.layout}" if args.layout else ""
     print(f"wrote {path} and {label_map}; check it with: skeletonmae data check {path}{check}")
     return 0
+
+
+def _add_clip_options(p: argparse.ArgumentParser) -> None:
+    """The options ``data convert arrays`` and ``data convert openpose`` share: output, labels, splits, checks."""
+    p.add_argument("out", help="output .pkl path (label_map.txt is written beside it)")
+    p.add_argument("--labels", metavar="CSV", help="a CSV with a header row and the columns clip,label and "
+                   "optionally split (else: labels from folder names, and a random split)")
+    p.add_argument("--layout", help="check the clips against this layout (a built-in name or a layout file): "
+                   "joint count and fit (as data check does)")
+    p.add_argument("--img-shape", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                   help="2D: the frame size the pixel coordinates refer to (1 1 for coordinates in 0..1)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="without a split column: share of each class's clips put in split 'test', the rest in "
+                   "'train' (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of that random split (default 0)")
+    p.set_defaults(func=cmd_data_convert_clips)
 
 
 def add_data_parser(sub) -> argparse.ArgumentParser:
@@ -150,17 +171,13 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
                         "Labels from --labels CSV or the folder each clip file sits in; class names are numbered "
                         "in sorted order and written to label_map.txt beside OUT")
     p.add_argument("source", help="a folder of clip files, or one stacked .npy/.npz file")
-    p.add_argument("out", help="output .pkl path (label_map.txt is written beside it)")
-    p.add_argument("--labels", metavar="CSV", help="a CSV with a header row and the columns clip,label and "
-                   "optionally split (else: labels from folder names, and a random split)")
-    p.add_argument("--layout", help="check the clips against this layout (a built-in name or a layout file): "
-                   "joint count and fit (as data check does)")
+    _add_clip_options(p)
     p.add_argument("--score", action="store_true", help="C = 3 is (x, y, score), a pose estimator's output")
-    p.add_argument("--img-shape", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                   help="2D: the frame size the pixel coordinates refer to (1 1 for coordinates in 0..1)")
-    p.add_argument("--test-fraction", type=float, default=0.2,
-                   help="without a split column: share of each class's clips put in split 'test', the rest in "
-                   "'train' (default 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of that random split (default 0)")
-    p.set_defaults(func=cmd_data_convert_arrays)
+    p = csub.add_parser("openpose", help="OpenPose per-frame JSON files",
+                        description="convert OpenPose's --write_json output: one folder of per-frame JSON files per "
+                        "clip (named by its path below SOURCE), pose_keypoints_2d as (x, y, confidence). Labels "
+                        "from --labels CSV or the folder each clip folder sits in; as `data convert arrays` "
+                        "otherwise. OpenPose does not track people: person i is the i-th of each frame's list")
+    p.add_argument("source", help="the folder holding the clips' folders of JSON files")
+    _add_clip_options(p)
     return data

@@ -165,7 +165,23 @@ def convert_arrays(
     """Convert plain arrays to an annotation pickle at ``out`` and ``label_map.txt`` beside it (module docstring).
 
     Returns both paths. Raises DataError, naming the clip, for anything the pickle could not hold."""
-    clips = read_clips(source)
+    return write_clips(read_clips(source), source, out, labels_csv, layout, score_channel, img_shape, test_fraction,
+                       seed)
+
+
+def write_clips(
+    clips: dict[str, np.ndarray],
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    labels_csv: str | os.PathLike | None,
+    layout: str | Layout | None,
+    score_channel: bool,
+    img_shape: tuple[int, int] | None,
+    test_fraction: float,
+    seed: int,
+) -> tuple[Path, Path]:
+    """Clips (name -> [M, T, V, C]) read from ``source`` as an annotation pickle at ``out`` and ``label_map.txt``
+    beside it: labels, splits and checks as :func:`convert_arrays` describes."""
     if labels_csv is not None:
         labels, splits = read_labels_csv(labels_csv)
         unlabelled = [n for n in clips if n not in labels]
