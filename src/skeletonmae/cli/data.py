@@ -107,8 +107,8 @@ def _add_clip_options(p: argparse.ArgumentParser) -> None:
 
 def add_data_parser(sub) -> argparse.ArgumentParser:
     """Add the ``data`` command (check, demo, layout, pool, convert ntu|arrays) to a CLI's subparsers."""
-    data = sub.add_parser("data", help="check, convert or generate annotation pickles",
-                          description="check, convert or generate annotation pickles")
+    data = sub.add_parser("data", help="check, convert or generate annotation pickles; print layout files",
+                          description="check, convert or generate annotation pickles; print layout files")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("check", help="validate an annotation pickle and summarise it",
                         description="validate an annotation pickle and print a summary and every problem found; "
