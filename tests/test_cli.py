@@ -12,7 +12,8 @@ from conftest import SHARED, shared_pickle
 from skeletonmae.cli import main
 
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
-               ["data", "demo"], ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
+               ["data", "demo"], ["data", "layout"], ["data", "convert"], ["data", "convert", "ntu"],
+               ["data", "convert", "arrays"], ["data", "convert", "openpose"], ["demo"], ["export"], ["visualize"],
                ["visualize", "reconstruction"], ["visualize", "pca"], ["visualize", "confusion"],
                ["visualize", "curves"], ["config"], ["config", "show"]]
 

@@ -12,7 +12,7 @@ from skeletonmae.models.build import build_classifier
 from skeletonmae.models.skeletonmae import SkeletonMAE
 from skeletonmae.skeleton import get_layout
 
-THREE_D = {"nw_ucla", "utkinect", "florence3d"}
+THREE_D = {"nw_ucla", "utkinect", "florence3d", "generic_3d"}
 
 
 @pytest.mark.parametrize("name", sorted(packaged_configs()))

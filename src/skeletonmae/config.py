@@ -48,7 +48,8 @@ def _key(default, doc: str, lo: float | None = None, hi: float | None = None, *,
 @dataclass
 class DataConfig:
     path: str = _key("", "annotation pickle (PYSKL format); 'demo' data: `skeletonmae data demo FILE`")
-    layout: str = _key("coco17", "the joint layout the file was recorded in (data are mapped to encoder.layout)")
+    layout: str | dict = _key("coco17", "the joint layout the file was recorded in: a built-in name or a layout "
+                              "YAML file (data are mapped to encoder.layout)")
     train_split: str = _key("train", "split to train on")
     test_split: str = _key("test", "split to test on")
     clip_len: int = _key(64, "T, frames per clip (paper: 64)", 1, 1024)
@@ -90,7 +91,8 @@ class EncoderConfig:
     """The joint encoder shared by every model: S -> X (embedding) -> H = G_E(A, X). A pre-trained encoder fits
     a model exactly when the two EncoderConfigs are equal (and the input channels agree)."""
 
-    layout: str = _key("coco17", "the joint layout the encoder works in (adjacency, body regions)")
+    layout: str | dict = _key("coco17", "the joint layout the encoder works in (adjacency, body regions): a "
+                              "built-in name or a layout YAML file")
     dim: int = _key(64, "D, joint feature width (paper: 64)", 1, 1024)
     layers: int = _key(3, "L_D, graph layers of G_E (paper: 3, Tab. 4a)", 1, 16)
     backbone: Backbone = _key("gin", "graph layer of G_E (paper: GIN; Tab. 4c)")
@@ -479,12 +481,18 @@ def _check_range(cfg: Config) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Ranges of every key, and the cross-field checks that a single key's type cannot express."""
-    from .skeleton import get_layout
+    """Ranges of every key, and the cross-field checks that a single key's type cannot express.
+
+    A layout file named in ``data.layout`` / ``encoder.layout`` is replaced by its definition, which the config
+    (and so every checkpoint) then carries."""
+    from .skeleton import layout_setting
 
     _check_range(cfg)
-    get_layout(cfg.data.layout)
-    get_layout(cfg.encoder.layout)
+    for key, section in (("data.layout", cfg.data), ("encoder.layout", cfg.encoder)):
+        try:
+            section.layout = layout_setting(section.layout)
+        except ConfigError as e:
+            raise ConfigError(f"config key '{key}': {e}") from e
     m = cfg.mae
     if m.mask_regions is not None and (not m.mask_regions or len(set(m.mask_regions)) != len(m.mask_regions)
                                        or len(m.mask_regions) >= 6):

@@ -53,7 +53,7 @@ class Predictor:
             raise DataError(f"the model was trained on {kinds[self.coords]} joints; the input has "
                             f"{' and '.join(kinds.get(c, f'C = {c}') for c in sorted(given))} joints")
         is_3d = self.coords == 3
-        pipeline = config_pipeline(self.cfg, is_3d, train=False, source_layout=layout.name)
+        pipeline = config_pipeline(self.cfg, is_3d, train=False, source_layout=layout)
         out = []
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]

@@ -10,12 +10,17 @@ body-region masking draws from.
 
 Joint mappings (:func:`joint_mapping`, :func:`map_joints`) carry data recorded in one layout into
 another; target joints without a counterpart get zero coordinates and score 0.
+
+A layout of one's own is a YAML file (:func:`read_layout_file`, the format of :meth:`Layout.to_dict`), accepted
+wherever a layout name is; a config keeps its whole definition (:func:`layout_setting`), so a checkpoint trained
+on it loads without the file.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.sparse.csgraph import breadth_first_order
@@ -35,6 +40,7 @@ class Layout:
         bones: undirected edges ``(i, j)`` between physically connected joints.
         center: index of the joint used to centre 3D skeletons.
         regions: the six body regions V_0..V_5 in :data:`REGION_NAMES` order, as joint indices.
+        twins: left-right pairs ``(i, j)`` swapped in mirror images; None pairs ``left_x`` with ``right_x``.
     """
 
     name: str
@@ -42,6 +48,7 @@ class Layout:
     bones: tuple[tuple[int, int], ...]
     center: int
     regions: tuple[tuple[int, ...], ...]
+    twins: tuple[tuple[int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         v = len(self.joints)
@@ -77,12 +84,33 @@ class Layout:
         _, parent = breadth_first_order(self.adjacency(), self.center, directed=False)
         return np.where(parent < 0, np.arange(self.num_joints), parent)  # scipy marks the root and unreached < 0
 
-    def mirror(self) -> np.ndarray:
-        """For each joint, the index of its left-right twin (``left_x`` <-> ``right_x``), or itself, shape [V]."""
+    def twin_pairs(self) -> tuple[tuple[int, int], ...]:
+        """The left-right pairs: :attr:`twins`, or where it is None every ``(left_x, right_x)`` both joints of
+        which the layout has."""
+        if self.twins is not None:
+            return self.twins
         index = {name: i for i, name in enumerate(self.joints)}
-        twin = [("right_" + n[5:]) if n.startswith("left_") else ("left_" + n[6:]) if n.startswith("right_") else n
-                for n in self.joints]
-        return np.array([index.get(name, i) for i, name in enumerate(twin)], dtype=np.int64)
+        return tuple((i, index["right_" + n[5:]]) for i, n in enumerate(self.joints)
+                     if n.startswith("left_") and "right_" + n[5:] in index)
+
+    def mirror(self) -> np.ndarray:
+        """For each joint, the index of its left-right twin (:meth:`twin_pairs`), or itself, shape [V]."""
+        twin = np.arange(self.num_joints)
+        pairs = np.asarray(self.twin_pairs(), dtype=np.int64).reshape(-1, 2)
+        twin[pairs[:, 0]], twin[pairs[:, 1]] = pairs[:, 1], pairs[:, 0]
+        return twin
+
+    def to_dict(self) -> dict:
+        """The layout by joint names, as a layout file holds it (:func:`layout_from_dict` reads it back)."""
+        j = self.joints
+        return {
+            "name": self.name,
+            "joints": list(j),
+            "bones": [[j[a], j[b]] for a, b in self.bones],
+            "center": j[self.center],
+            "regions": {r: [j[i] for i in ids] for r, ids in zip(REGION_NAMES, self.regions, strict=True)},
+            "twins": [[j[a], j[b]] for a, b in self.twin_pairs()],
+        }
 
     def torso(self) -> tuple[int, int, int, int] | None:
         """Indices of ``(left_shoulder, right_shoulder, left_hip, right_hip)``, found by name; None if any is missing.
@@ -299,22 +327,155 @@ _STAND_INS: dict[str, tuple[str, ...]] = {
 }
 
 
-def get_layout(name: str | Layout) -> Layout:
-    """Look a layout up by name; an unknown name raises a ConfigError naming the closest ones."""
+LAYOUT_KEYS = ("name", "joints", "bones", "center", "regions", "twins")
+
+
+def _names(value, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise ConfigError(f"{what} must be a list of joint names, got {str(value)[:80]}")
+    return value
+
+
+def _pairs(value, what: str, index: dict[str, int]) -> tuple[tuple[int, int], ...]:
+    """Pairs of joint names as index pairs; a pair that is not two different known joints is a ConfigError."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{what} must be a list of [joint, joint] pairs, got {str(value)[:80]}")
+    out = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(n, str) for n in pair)):
+            raise ConfigError(f"{what}: {str(pair)[:60]} is not a pair of joint names, e.g. [left_hip, left_knee]")
+        unknown = [n for n in pair if n not in index]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], index, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{what}: {pair} names '{unknown[0]}', which is not in 'joints'{hint}")
+        if pair[0] == pair[1]:
+            raise ConfigError(f"{what}: {pair} pairs a joint with itself")
+        out.append((index[pair[0]], index[pair[1]]))
+    if len({frozenset(p) for p in out}) != len(out):
+        twice = next(p for p in value if sum(set(p) == set(q) for q in value) > 1)
+        raise ConfigError(f"{what} lists {twice} twice")
+    return tuple(out)
+
+
+def layout_from_dict(spec: dict) -> Layout:
+    """A layout from its definition by joint names (:meth:`Layout.to_dict`; ``twins`` may be left out), checked:
+    a ConfigError says what is wrong (an unknown joint, a joint in no region or in two, a name given twice, ...)."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"a layout definition must be a mapping with keys {', '.join(LAYOUT_KEYS)}; got a "
+                          f"{type(spec).__name__}")
+    unknown = sorted(set(spec) - set(LAYOUT_KEYS))
+    missing = [k for k in LAYOUT_KEYS[:-1] if k not in spec]
+    if unknown or missing:
+        what = f"unknown: {', '.join(map(str, unknown))}" if unknown else f"missing: {', '.join(missing)}"
+        raise ConfigError(f"a layout definition has the keys {', '.join(LAYOUT_KEYS)} (twins optional); {what}")
+    name = spec["name"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"layout 'name' must be a non-empty string, got {name!r}")
+    joints = _names(spec["joints"], f"layout {name}: joints")
+    if len(set(joints)) != len(joints):
+        raise ConfigError(f"layout {name}: joint '{next(n for n in joints if joints.count(n) > 1)}' is listed twice "
+                          "in 'joints'; every joint needs its own name")
+    index = {n: i for i, n in enumerate(joints)}
+    regions = spec["regions"]
+    if not isinstance(regions, dict) or set(regions) != set(REGION_NAMES):
+        got = sorted(map(str, regions)) if isinstance(regions, dict) else str(regions)[:80]
+        raise ConfigError(f"layout {name}: 'regions' must map the six body regions {', '.join(REGION_NAMES)} to "
+                          f"lists of joints; got {got}")
+    members = [_names(regions[r], f"layout {name}: region '{r}'") for r in REGION_NAMES]
+    for r, names in zip(REGION_NAMES, members, strict=True):
+        if not names:
+            raise ConfigError(f"layout {name}: region '{r}' is empty; masking draws whole regions, give it a joint")
+        if any(n not in index for n in names):
+            raise ConfigError(f"layout {name}: region '{r}' names '{next(n for n in names if n not in index)}', "
+                              "which is not in 'joints'")
+    placed = [n for names in members for n in names]
+    twice = sorted({n for n in placed if placed.count(n) > 1})
+    left_out = [n for n in joints if n not in placed]
+    if twice or left_out:
+        raise ConfigError(f"layout {name}: every joint belongs to exactly one region; "
+                          + (f"in two: {', '.join(twice)}" if twice else f"in none: {', '.join(left_out)}"))
+    if spec["center"] not in index:
+        raise ConfigError(f"layout {name}: centre joint {spec['center']!r} is not in 'joints'")
+    twins = None if spec.get("twins") is None else _pairs(spec["twins"], f"layout {name}: twins", index)
+    if twins is not None and len({j for p in twins for j in p}) != 2 * len(twins):
+        raise ConfigError(f"layout {name}: a joint has two twins in 'twins'; pair each left joint with one right one")
+    layout = Layout(name, tuple(joints), _pairs(spec["bones"], f"layout {name}: bones", index), index[spec["center"]],
+                    tuple(tuple(index[n] for n in names) for names in members), twins)
+    if name in LAYOUTS and layout.to_dict() != LAYOUTS[name].to_dict():
+        raise ConfigError(f"layout {name}: a built-in layout has this name and another definition; give yours its "
+                          "own 'name'")
+    return layout
+
+
+def read_layout_file(path: str | Path) -> Layout:
+    """The layout a YAML layout file defines (:func:`layout_from_dict`; ``name`` defaults to the file's stem)."""
+    import yaml  # here, not at the top: MediaPipe's environment (cli/pose.py) imports this module and has no PyYAML
+
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"layout file {path} cannot be read: {e}") from e
+    if isinstance(spec, dict):
+        spec.setdefault("name", path.stem)
+    try:
+        return layout_from_dict(spec)
+    except ConfigError as e:
+        raise ConfigError(f"layout file {path}: {e}") from e
+
+
+def get_layout(name: str | Path | dict | Layout) -> Layout:
+    """A layout from a built-in name, a layout YAML file, or a definition (:meth:`Layout.to_dict`).
+
+    An unknown name that is no file raises a ConfigError naming the closest ones."""
     if isinstance(name, Layout):
         return name
-    if name not in LAYOUTS:
-        close = difflib.get_close_matches(str(name), LAYOUTS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown skeleton layout '{name}'; known: {', '.join(sorted(LAYOUTS))}.{hint}")
-    return LAYOUTS[name]
+    if isinstance(name, dict):
+        return layout_from_dict(name)
+    if not isinstance(name, (str, Path)):
+        raise ConfigError(f"a layout is a built-in name, a layout YAML file or a mapping; got {name!r}")
+    if str(name) in LAYOUTS:
+        return LAYOUTS[str(name)]
+    if Path(name).is_file():
+        return read_layout_file(name)
+    close = difflib.get_close_matches(str(name), LAYOUTS, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"unknown skeleton layout '{name}': neither a built-in layout ({', '.join(sorted(LAYOUTS))}) "
+                      f"nor a layout file.{hint} `skeletonmae data layout coco17` prints one to start from.")
+
+
+LAYOUT_FILE_HEADER = """\
+# A skeleton layout (docs/data.md, Layouts): use it as --layout FILE, data.layout=FILE or encoder.layout=FILE.
+# joints: names in the order of the data's V axis; bones: pairs of joints that are physically connected;
+# center: the joint 3D skeletons are centred on; regions: the six body regions pre-training masks, every joint
+# in exactly one; twins: left-right pairs swapped in mirror images (left out: left_x pairs with right_x).
+"""
+
+
+def layout_yaml(layout: str | Path | dict | Layout) -> str:
+    """A layout as the text of a layout file (:data:`LAYOUT_FILE_HEADER`, then :meth:`Layout.to_dict`)."""
+    import yaml  # see read_layout_file
+    body = yaml.safe_dump(get_layout(layout).to_dict(), sort_keys=False, default_flow_style=None, width=110)
+    return LAYOUT_FILE_HEADER + body
+
+
+def layout_setting(name: str | Path | dict | Layout) -> str | dict:
+    """What a config keeps for a layout: a built-in one by its name, anything else as its whole definition (a
+    checkpoint then carries the layout, and loads without the file). A file of a built-in layout, as `data
+    layout` writes it, is that layout (a file with a built-in name and another definition is refused)."""
+    if isinstance(name, str) and name in LAYOUTS:
+        return name
+    layout = get_layout(name)
+    return layout.name if layout.name in LAYOUTS else layout.to_dict()
 
 
 def joint_mapping(source: str | Layout, target: str | Layout) -> np.ndarray:
     """For each target joint, the index of the source joint that carries it, or -1 if none does.
 
     Joints are matched by name, then through stand-ins (a head joint stands in for COCO's nose,
-    a Kinect hand for a wrist, ...). Returns int64 [V_target].
+    a Kinect hand for a wrist, ...). Returns int64 [V_target]. Layouts that share no joint name cannot be
+    mapped: a ConfigError says so.
     """
     src, dst = get_layout(source), get_layout(target)
     index = {n: i for i, n in enumerate(src.joints)}
@@ -324,6 +485,13 @@ def joint_mapping(source: str | Layout, target: str | Layout) -> np.ndarray:
             if candidate in index:
                 out[t] = index[candidate]
                 break
+    if not (out >= 0).any():
+        raise ConfigError(
+            f"layout {src.name} cannot be mapped to layout {dst.name}: joints are matched by name, and the two share "
+            f"none ({src.name}: {', '.join(src.joints[:4])}, ...; {dst.name}: {', '.join(dst.joints[:4])}, ...). Name "
+            f"your joints as {dst.name} does (`skeletonmae data layout {dst.name}` prints it), or set encoder.layout "
+            "to the data's layout"
+        )
     return out
 
 

@@ -1,4 +1,4 @@
-"""The ``data`` commands: check, generate (demo), pool and convert annotation pickles."""
+"""The ``data`` commands: check, generate (demo), pool and convert annotation pickles; print a layout file."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ def cmd_data_demo(args) -> int:
     check_output(args.out)
     path = write_demo_pickle(args.out, num_per_class=args.per_class, seed=args.seed)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_data_layout(args) -> int:
+    from ..fileio import atomic_open, check_output
+    from ..skeleton import layout_yaml
+
+    text = layout_yaml(args.layout)
+    if args.out is None:
+        print(text, end="")
+        return 0
+    check_output(args.out, [args.layout])
+    with atomic_open(args.out, "w") as f:
+        f.write(text)
+    print(f"wrote {args.out}; edit it (the name first) and pass it as --layout {args.out} or data.layout={args.out}")
     return 0
 
 
@@ -56,16 +71,51 @@ def cmd_data_convert_ntu(args) -> int:
     return 0
 
 
+def cmd_data_convert_clips(args) -> int:
+    """``data convert arrays`` and ``data convert openpose``."""
+    from ..data.arrays import convert_arrays
+    from ..data.openpose import convert_openpose
+    from ..fileio import check_output
+
+    check_output(args.out, [args.source] + ([args.labels] if args.labels else []))
+    options = {"labels_csv": args.labels, "layout": args.layout, "img_shape": args.img_shape,
+               "test_fraction": args.test_fraction, "seed": args.seed}
+    if args.convert_command == "openpose":
+        path, label_map = convert_openpose(args.source, args.out, **options)
+    else:
+        path, label_map = convert_arrays(args.source, args.out, score_channel=args.score, **options)
+    check = f" --layout {args.layout}" if args.layout else ""
+    print(f"wrote {path} and {label_map}; check it with: skeletonmae data check {path}{check}")
+    return 0
+
+
+def _add_clip_options(p: argparse.ArgumentParser) -> None:
+    """The options ``data convert arrays`` and ``data convert openpose`` share: output, labels, splits, checks."""
+    p.add_argument("out", help="output .pkl path (label_map.txt is written beside it)")
+    p.add_argument("--labels", metavar="CSV", help="a CSV with a header row and the columns clip,label and "
+                   "optionally split (else: labels from folder names, and a random split)")
+    p.add_argument("--layout", help="check the clips against this layout (a built-in name or a layout file): "
+                   "joint count and fit (as data check does)")
+    p.add_argument("--img-shape", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                   help="2D: the frame size the pixel coordinates refer to (1 1 for coordinates in 0..1)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="without a split column: share of each class's clips put in split 'test', the rest in "
+                   "'train' (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of that random split (default 0)")
+    p.set_defaults(func=cmd_data_convert_clips)
+
+
 def add_data_parser(sub) -> argparse.ArgumentParser:
-    """Add the ``data`` command (check, demo, pool, convert ntu) to a CLI's subparsers."""
-    data = sub.add_parser("data", help="check, convert or generate annotation pickles",
-                          description="check, convert or generate annotation pickles")
+    """Add the ``data`` command (check, demo, layout, pool, convert ntu|arrays) to a CLI's subparsers."""
+    data = sub.add_parser("data", help="check, convert or generate annotation pickles; print layout files",
+                          description="check, convert or generate annotation pickles; print layout files")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = dsub.add_parser("check", help="validate an annotation pickle and summarise it",
                         description="validate an annotation pickle and print a summary and every problem found; "
                         "exit code 0 when the file is usable")
     p.add_argument("file")
-    p.add_argument("--layout", help="the layout the file should have (e.g. coco17, penn13, kinect20)")
+    p.add_argument("--layout", help="the layout the file should have: a built-in name (e.g. coco17, penn13, "
+                   "kinect20) or a layout YAML file")
     p.add_argument("--num-classes", type=int, help="labels must be below this")
     p.set_defaults(func=cmd_data_check)
     p = dsub.add_parser("demo", help="write the embedded synthetic demo dataset as a pickle",
@@ -74,6 +124,13 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=40, help="clips per class (default 40)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_data_demo)
+    p = dsub.add_parser("layout", help="print a layout as a layout file, to start your own from",
+                        description="print a layout (a built-in name or a layout file, checked) as a YAML layout "
+                        "file: joints, bones, centre, the six body regions, left-right twins")
+    p.add_argument("layout", help="a built-in layout (coco17, penn13, jhmdb15, kinect20, florence15, ntu25, "
+                   "openpose18, ...) or a layout file")
+    p.add_argument("--out", help="write it to this file instead of printing it")
+    p.set_defaults(func=cmd_data_layout)
 
     p = dsub.add_parser("pool", help="pool several pickles, mapped to one layout, as a pre-training corpus",
                         description="map the joints of several annotation pickles to one layout and write them as "
@@ -106,4 +163,21 @@ def add_data_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-persons", type=int, default=2)
     p.add_argument("--missing", metavar="FILE", help="text file listing samples to skip (one name per line)")
     p.set_defaults(func=cmd_data_convert_ntu)
+    p = csub.add_parser("arrays", help="plain .npy/.npz arrays of joints",
+                        description="convert plain numpy arrays of joints: a folder of .npy/.npz clip files "
+                        "([T, V, C] or [M, T, V, C]; a clip is named by its path below the folder, without the "
+                        "suffix) or one stacked file ([N, T, V, C] or [N, M, T, V, C]; clip i is named i). C = 2 "
+                        "(x, y pixels) or 3 (x, y, z), or (x, y, score) with --score; NaN marks a missing joint. "
+                        "Labels from --labels CSV or the folder each clip file sits in; class names are numbered "
+                        "in sorted order and written to label_map.txt beside OUT")
+    p.add_argument("source", help="a folder of clip files, or one stacked .npy/.npz file")
+    _add_clip_options(p)
+    p.add_argument("--score", action="store_true", help="C = 3 is (x, y, score), a pose estimator's output")
+    p = csub.add_parser("openpose", help="OpenPose per-frame JSON files",
+                        description="convert OpenPose's --write_json output: one folder of per-frame JSON files per "
+                        "clip (named by its path below SOURCE), pose_keypoints_2d as (x, y, confidence). Labels "
+                        "from --labels CSV or the folder each clip folder sits in; as `data convert arrays` "
+                        "otherwise. OpenPose does not track people: person i is the i-th of each frame's list")
+    p.add_argument("source", help="the folder holding the clips' folders of JSON files")
+    _add_clip_options(p)
     return data

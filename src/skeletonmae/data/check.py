@@ -2,7 +2,8 @@
 
 Custom data and format confusion are the most common complaints about skeleton pipelines; this report
 says what the file holds (clips per split, classes, frames, persons, coordinate ranges, low-score share)
-and every problem found, each naming the sample and the key.
+and every problem found, each naming the sample and the key; with a layout, whether the joints fit it
+(:mod:`.fit`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..skeleton import LAYOUTS, get_layout
+from ..skeleton import LAYOUTS, Layout, get_layout
 from .annotations import check_annotations, safe_load
+from .fit import fit_problems
 
 
 def _guess_layouts(num_joints: int) -> list[str]:
@@ -55,18 +57,25 @@ def renamed_copies(annotations: list[dict]) -> list[tuple[str, str]]:
     return copies
 
 
-def check_file(path: str | Path, layout: str | None = None, num_classes: int | None = None) -> tuple[str, bool]:
-    """The report text and whether the file is usable."""
+def check_file(path: str | Path, layout: str | Layout | None = None, num_classes: int | None = None
+               ) -> tuple[str, bool]:
+    """The report text and whether the file is usable (with ``layout``: and its joints fit that layout)."""
     path = Path(path)
     try:
         data = safe_load(path)
     except DataError as e:
         return f"PROBLEM: {e}", False
+    layout = None if layout is None else get_layout(layout)
     problems = check_annotations(data, path, layout, num_classes)
     lines = [f"file: {path}"]
     anns = data.get("annotations") if isinstance(data, dict) else None
     good = [a for a in anns or [] if isinstance(a, dict) and isinstance(a.get("keypoint"), np.ndarray)
             and a["keypoint"].ndim == 4 and a["keypoint"].size]
+    fitting = [a for a in good if layout is not None and a["keypoint"].shape[2] == layout.num_joints
+               and np.issubdtype(a["keypoint"].dtype, np.floating) and np.isfinite(a["keypoint"]).all()
+               and getattr(a.get("keypoint_score"), "shape", a["keypoint"].shape[:3]) == a["keypoint"].shape[:3]]
+    if fitting:
+        problems += [f"{path}: {p}" for p in fit_problems(fitting, layout)]
     if good:
         kp0 = good[0]["keypoint"]
         v, c = kp0.shape[2], kp0.shape[3]
@@ -76,7 +85,7 @@ def check_file(path: str | Path, layout: str | None = None, num_classes: int | N
         kind = "3D (x, y, z)" if c == 3 else "2D (x, y) + keypoint_score" if c == 2 else f"C = {c}"
         lines += [
             f"clips: {len(anns)}    kind: {kind}    joints V = {v}"
-            + (f" (layout {get_layout(layout).name})" if layout else f" (layouts with V = {v}: "
+            + (f" (layout {layout.name})" if layout else f" (layouts with V = {v}: "
                f"{', '.join(_guess_layouts(v)) or 'none known'}; pass --layout to check against one)"),
             f"classes: {len(np.unique(labels))} (labels {labels.min()}..{labels.max()})" if len(labels) else
             "classes: none readable",

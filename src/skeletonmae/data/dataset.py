@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import Config
 from ..errors import ConfigError, DataError
+from ..skeleton import Layout
 from .annotations import AnnotationFile, load_annotations
 from .transforms import Compose, build_pipeline
 
@@ -70,7 +71,7 @@ class EpochShuffle(Sampler):
         return iter(zip(order.tolist(), seeds.tolist(), strict=True))
 
 
-def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | None = None) -> Compose:
+def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | Layout | None = None) -> Compose:
     """The pipeline ``cfg.data`` describes, from ``source_layout`` (default ``data.layout``) to the model's."""
     d = cfg.data
     return build_pipeline(

@@ -68,7 +68,8 @@ def pool_annotations(sources: list[tuple[str | Path, str]], layout: str, exclude
     if views is not None and views < 1:
         raise DataError(f"views must be at least 1 (the number of camera views of each 3D clip), got {views}")
     target = get_layout(layout)
-    files = [(Path(p).stem, load_annotations(p, layout=src_layout), src_layout) for p, src_layout in sources]
+    layouts = [get_layout(src) for _, src in sources]  # a layout file is read once
+    files = [(Path(p).stem, load_annotations(p, layout=src), src) for (p, _), src in zip(sources, layouts, strict=True)]
     names = [name for name, _, _ in files]
     if len(set(names)) != len(names):
         raise DataError(f"two sources have the same file name ({names}); pooled clips are named after it")

@@ -326,7 +326,7 @@ def build_pipeline(
     The layouts are looked up here, once; the transforms get the :class:`Layout` objects."""
     source, target = get_layout(source_layout), get_layout(target_layout)
     steps: list[Transform] = []
-    if source.name != target.name:
+    if source != target:
         steps.append(MapJoints(source, target))
     steps += [
         SelectPersons(num_persons),

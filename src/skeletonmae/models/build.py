@@ -168,7 +168,7 @@ class PretrainedEncoder:
         """(what keeps this encoder's weights from fitting a model of ``cfg`` on data of ``in_channels``: encoder
         config and input channels; the ``data.*`` settings that differ from its pre-training's). Both empty: it
         fits exactly."""
-        fit = [f"encoder.{k}: encoder {getattr(self.config, k)!r}, config {getattr(cfg.encoder, k)!r}"
+        fit = [f"encoder.{k}: encoder {_shown(getattr(self.config, k))}, config {_shown(getattr(cfg.encoder, k))}"
                for k in EncoderConfig.__dataclass_fields__ if getattr(self.config, k) != getattr(cfg.encoder, k)]
         if self.in_channels != in_channels:
             fit.append(f"input channels: encoder C = {self.in_channels}, data C = {in_channels} (data.use_score, "
@@ -176,6 +176,11 @@ class PretrainedEncoder:
         data = [f"data.{k}: encoder {v!r}, config {getattr(cfg.data, k)!r}" for k, v in self.data.items()
                 if getattr(cfg.data, k) != v]
         return fit, data
+
+
+def _shown(value) -> str:
+    """A config value for a message; a layout definition (from a layout file) by its name, not its joints."""
+    return f"layout file '{value.get('name')}'" if isinstance(value, dict) else repr(value)
 
 
 def save_encoder(checkpoint: str | Path, path: str | Path, card: dict) -> Path:

@@ -197,10 +197,10 @@ def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | N
                   "): its features may not suit this input", file=sys.stderr)
     if encoder is not None:
         mapped = int((joint_mapping(cfg.data.layout, cfg.encoder.layout) >= 0).sum())
-        joints = get_layout(cfg.encoder.layout).num_joints
-        if mapped < joints:
-            print(f"skeletonmae: note: {mapped} of the encoder's {joints} joints ({cfg.encoder.layout}) are found in "
-                  f"data.layout {cfg.data.layout} by name; the others stay empty", file=sys.stderr)
+        source, target = get_layout(cfg.data.layout), get_layout(cfg.encoder.layout)
+        if mapped < target.num_joints:
+            print(f"skeletonmae: note: {mapped} of the encoder's {target.num_joints} joints ({target.name}) are found "
+                  f"in data.layout {source.name} by name; the others stay empty", file=sys.stderr)
     return encoder
 
 
