@@ -25,7 +25,10 @@ estimator that finds several people can fill them later.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +101,31 @@ def _import_cv2():
     except ImportError as e:
         raise SkeletonMAEError(f"videos are read with OpenCV, from MediaPipe. {_INSTALL_HINT}") from e
     return cv2
+
+
+@contextmanager
+def _native_logs_held() -> Iterator[None]:
+    """Hold back what MediaPipe's C++ and TensorFlow Lite write straight to file descriptor 2 (INFO and WARNING lines
+    from the threads that start its models, which no environment variable of 0.10.21 turns off); they are shown
+    only when the block fails. Python's ``sys.stderr`` (progress, warnings) still reaches the real stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    try:
+        with tempfile.TemporaryFile() as held, open(saved, "w", closefd=False) as real:
+            os.dup2(held.fileno(), 2)
+            sys.stderr = real
+            try:
+                yield
+            except BaseException:
+                held.seek(0)
+                real.write(held.read().decode(errors="replace"))
+                raise
+            finally:
+                sys.stderr = python_stderr
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _import_mediapipe_pose():
@@ -175,6 +203,17 @@ def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | N
     return kept if max_frames is None else min(kept, max_frames)
 
 
+def _frame_rate(path: Path) -> float | None:
+    """The container's frames per second, or None when it does not say."""
+    cv2 = _import_cv2()
+    cap = cv2.VideoCapture(str(path))
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+    return fps if np.isfinite(fps) and fps > 0 else None
+
+
 def extract_poses(
     video_path: str | os.PathLike,
     label: int = -1,
@@ -206,7 +245,8 @@ def extract_poses(
         ``{'frame_dir', 'label', 'total_frames', 'img_shape', 'original_shape', 'keypoint',
         'keypoint_score'}`` with ``keypoint`` float32 [M, T, 17, 2] in pixels (x, y), clipped to the frame,
         and ``keypoint_score`` float32 [M, T, 17], MediaPipe's landmark visibility (0 where no person
-        was found). ``img_shape`` = ``original_shape`` = (height, width).
+        was found). ``img_shape`` = ``original_shape`` = (height, width). ``fps`` (kept frames per second) is
+        added when the video gives its frame rate.
     """
     if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or label < -1:
         raise DataError(f"label must be a 0-based class index, or -1 for no label, got {label!r}")
@@ -229,38 +269,41 @@ def extract_poses(
     coords: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     height = width = 0
-    try:
-        estimator = mp_pose.Pose(
-            static_image_mode=False,
-            model_complexity=model_complexity,
-            smooth_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
-    except AttributeError as e:  # protobuf >= 7 removed FieldDescriptor.label, which MediaPipe 0.10.21 uses
-        raise SkeletonMAEError(
-            f"MediaPipe could not build its graph ({e}); the installed protobuf is too new for it. "
-            + _INSTALL_HINT
-        ) from e
-    with estimator:
-        for rgb in frames:
-            height, width = rgb.shape[:2]
-            result = estimator.process(rgb)
-            xy = np.zeros((17, 2), dtype=np.float32)
-            score = np.zeros(17, dtype=np.float32)
-            if result.pose_landmarks is not None:
-                lm = result.pose_landmarks.landmark
-                xy[:, 0] = [lm[i].x for i in index]
-                xy[:, 1] = [lm[i].y for i in index]
-                score[:] = [lm[i].visibility for i in index]
-                xy *= np.asarray([width, height], dtype=np.float32)  # normalised -> pixels
-                np.clip(xy[:, 0], 0, width, out=xy[:, 0])  # landmarks guessed outside the frame
-                np.clip(xy[:, 1], 0, height, out=xy[:, 1])
-                np.clip(score, 0, 1, out=score)
-            coords.append(xy)
-            scores.append(score)
-            if progress is not None:
-                progress(len(coords), expected)
+    with ExitStack() as held:
+        held.enter_context(_native_logs_held())  # until the models have started: the first person found
+        try:
+            estimator = mp_pose.Pose(
+                static_image_mode=False,
+                model_complexity=model_complexity,
+                smooth_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+        except AttributeError as e:  # protobuf >= 7 removed FieldDescriptor.label, which MediaPipe 0.10.21 uses
+            raise SkeletonMAEError(
+                f"MediaPipe could not build its graph ({e}); the installed protobuf is too new for it. "
+                + _INSTALL_HINT
+            ) from e
+        with estimator:
+            for rgb in frames:
+                height, width = rgb.shape[:2]
+                result = estimator.process(rgb)
+                xy = np.zeros((17, 2), dtype=np.float32)
+                score = np.zeros(17, dtype=np.float32)
+                if result.pose_landmarks is not None:
+                    held.close()
+                    lm = result.pose_landmarks.landmark
+                    xy[:, 0] = [lm[i].x for i in index]
+                    xy[:, 1] = [lm[i].y for i in index]
+                    score[:] = [lm[i].visibility for i in index]
+                    xy *= np.asarray([width, height], dtype=np.float32)  # normalised -> pixels
+                    np.clip(xy[:, 0], 0, width, out=xy[:, 0])  # landmarks guessed outside the frame
+                    np.clip(xy[:, 1], 0, height, out=xy[:, 1])
+                    np.clip(score, 0, 1, out=score)
+                coords.append(xy)
+                scores.append(score)
+                if progress is not None:
+                    progress(len(coords), expected)
 
     t = len(coords)
     if not any(score.any() for score in scores):
@@ -270,6 +313,7 @@ def extract_poses(
     keypoint[0] = np.stack(coords)
     keypoint_score[0] = np.stack(scores)
     shape = (int(height), int(width))
+    fps = _frame_rate(path)
     return {
         "frame_dir": frame_dir if frame_dir is not None else path.stem,
         "label": int(label),
@@ -278,6 +322,7 @@ def extract_poses(
         "original_shape": shape,
         "keypoint": keypoint,
         "keypoint_score": keypoint_score,
+        **({"fps": fps / stride} if fps is not None else {}),
     }
 
 

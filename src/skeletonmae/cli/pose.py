@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import SkeletonMAEError
 
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_output(args.out, args.videos)
-        clips = [extract_poses(v, label=args.label, max_persons=args.max_persons) for v in args.videos]
+        clips = [extract_poses(v, label=args.label, max_persons=args.max_persons, progress=_progress(v))
+                 for v in args.videos]
         path = write_pose_pickle(clips, args.out)
     except SkeletonMAEError as e:
         print(f"skeletonmae.cli.pose: error: {e}", file=sys.stderr)
@@ -41,6 +43,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in {share:.0%} of them")
     print(f"wrote {path}")
     return 0
+
+
+def _progress(video: str):
+    """A progress line on a terminal's stderr (``video: frame 30/72``), rewritten in place; None elsewhere."""
+    if not sys.stderr.isatty():
+        return None
+    name = Path(video).name
+
+    def show(done: int, total: int | None) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{name}: frame {done}/{total or '?'}", end=end, file=sys.stderr, flush=True)
+
+    return show
 
 
 if __name__ == "__main__":
