@@ -1,5 +1,6 @@
 """The command line, end to end: help, errors without tracebacks, and a tiny real-data run."""
 
+import importlib.util
 import json
 import pickle
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 from conftest import SHARED, shared_pickle
 
 from skeletonmae.cli import main
+from skeletonmae.data.annotations import load_annotations
 
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
                ["data", "demo"], ["data", "convert"], ["data", "convert", "ntu"], ["demo"], ["export"], ["visualize"],
@@ -140,7 +142,6 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     again = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert again["num_samples"] == 1068
     # predict: the same clips through the Python API and the CLI, with the class names of label_map.txt
-    from skeletonmae.data.annotations import load_annotations
     from skeletonmae.inference import load
 
     ft_ckpt = ft / "checkpoints" / "last.ckpt"
@@ -180,6 +181,58 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
                      str(tmp_path / "video.json")]) == 0
         video_preds = json.loads((tmp_path / "video.json").read_text())["predictions"]
         assert video_preds[0]["frame_dir"] == "ntu_sample" and len(video_preds[0]["top"]) == 5
+
+
+VIDEO = SHARED / "videos" / "ntu_sample.avi"
+
+
+def _video_or_skip() -> Path:
+    if not VIDEO.is_file():
+        pytest.skip(f"sample video {VIDEO} absent (../shared missing)")
+    if importlib.util.find_spec("mediapipe") is not None:
+        pytest.skip("MediaPipe imports in this environment, so predict extracts poses in-process, not in a subprocess")
+    return VIDEO
+
+
+def test_predict_video_through_the_pose_environment(penn_checkpoint, tmp_path, capfd):
+    """One command from the main environment, which cannot import MediaPipe: poses come from the pose environment in
+    a subprocess, and the JSON holds a timeline naming the person, the times and the classes."""
+    from skeletonmae.errors import SkeletonMAEError
+    from skeletonmae.pose_env import pose_python
+
+    video = _video_or_skip()
+    try:
+        pose_python()
+    except SkeletonMAEError as e:
+        pytest.skip(f"no pose environment (make .venv-pose/.installed builds it): {e}")
+    out, png, poses = tmp_path / "predictions.json", tmp_path / "timeline.png", tmp_path / "poses.pkl"
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(video), "--timeline-png", str(png),
+                 "--poses", str(poses), "--out", str(out)]) == 0
+    stdout, stderr = capfd.readouterr()
+    assert "in the pose environment" in stderr and "XNNPACK" not in stderr and "W0000" not in stderr
+    report = json.loads(out.read_text())
+    (whole,) = report["predictions"]
+    assert whole["frame_dir"] == "ntu_sample" and "label" not in whole
+    timeline = report["timeline"]
+    assert timeline["window"] == 90  # the 72-frame clip is one window
+    (row,) = timeline["rows"]  # MediaPipe's legacy Pose finds one of the two people
+    assert row["clip"] == "ntu_sample" and row["person"] == 0
+    assert (row["start_frame"], row["end_frame"], row["start_s"], row["end_s"]) == (0, 72, 0.0, 2.4)
+    assert [name for name, _ in row["top"]] == [name for name, _ in whole["top"]]
+    assert all(name in report["class_names"] for name, _ in row["top"]) and len(row["top"]) == 5
+    assert f"person 0 0.00-2.40 s: {row['top'][0][0]}" in stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (clip,) = load_annotations(poses, layout="coco17", labelled=False).annotations
+    assert clip["label"] == -1 and clip["fps"] == 30 and clip["keypoint"].shape == (2, 72, 17, 2)
+
+
+def test_predict_video_names_a_missing_pose_environment(penn_checkpoint, tmp_path, monkeypatch, capsys):
+    video = _video_or_skip()
+    monkeypatch.setenv("SKELETONMAE_POSE_PYTHON", str(tmp_path / "nowhere" / "python"))
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(video), "--out", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"SKELETONMAE_POSE_PYTHON={tmp_path / 'nowhere' / 'python'}: no such file" in err
+    assert "Traceback" not in err and not (tmp_path / "p.json").exists()
 
 
 @pytest.mark.slow

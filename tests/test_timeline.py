@@ -3,11 +3,13 @@ real Penn Action poses: two real clips side by side make a two-person scene whos
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import shared_pickle
 
-from skeletonmae.data.annotations import load_annotations
+from skeletonmae.data.annotations import load_annotations, save_annotations
 from skeletonmae.errors import ConfigError, DataError
 from skeletonmae.timeline import classify_windows, window_spans
 from skeletonmae.tracking import track_assignment, track_persons
@@ -107,3 +109,21 @@ def test_timeline_of_a_two_person_scene(scene, penn_checkpoint):
     with pytest.raises(DataError, match="no person is seen"):
         classify_windows(predictor, dict(clip, keypoint_score=clip["keypoint_score"] * 0), 20, 10, layout="penn13")
 
+
+def test_predict_command_timeline_of_a_pickle(scene, penn_checkpoint, tmp_path, capsys):
+    from skeletonmae.cli import main
+
+    path = save_annotations(tmp_path / "scene.pkl", [scene], {"test": ["two_people"]})
+    out, png = tmp_path / "p.json", tmp_path / "timeline.png"
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(path), "--layout", "penn13", "--window", "30",
+                 "--fps", "30", "--timeline-png", str(png), "--out", str(out)]) == 0
+    timeline = json.loads(out.read_text())["timeline"]
+    assert timeline["window"] == 30 and timeline["stride"] == 15
+    assert {r["person"] for r in timeline["rows"]} == {0, 1} and timeline["rows"][0]["clip"] == "two_people"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "person 1" in capsys.readouterr().out
+    # a timeline is of clips, not of a bare array; the chart is of one clip
+    np.save(tmp_path / "a.npy", scene["keypoint"])
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(tmp_path / "a.npy"), "--layout", "penn13",
+                 "--img-shape", "360", "960", "--window", "30", "--out", str(tmp_path / "a.json")]) == 2
+    assert "needs a video or an annotation pickle" in capsys.readouterr().err
