@@ -196,7 +196,7 @@ def _video_or_skip() -> Path:
 
 def test_predict_video_through_the_pose_environment(penn_checkpoint, tmp_path, capfd):
     """One command from the main environment, which cannot import MediaPipe: poses come from the pose environment in
-    a subprocess, and the JSON holds a timeline naming the person, the times and the classes."""
+    a subprocess, and the JSON holds a timeline naming the two people, the times and the classes."""
     from skeletonmae.errors import SkeletonMAEError
     from skeletonmae.pose_env import pose_python
 
@@ -214,13 +214,14 @@ def test_predict_video_through_the_pose_environment(penn_checkpoint, tmp_path, c
     (whole,) = report["predictions"]
     assert whole["frame_dir"] == "ntu_sample" and "label" not in whole
     timeline = report["timeline"]
-    assert timeline["window"] == 90  # the 72-frame clip is one window
-    (row,) = timeline["rows"]  # MediaPipe's legacy Pose finds one of the two people
-    assert row["clip"] == "ntu_sample" and row["person"] == 0
-    assert (row["start_frame"], row["end_frame"], row["start_s"], row["end_s"]) == (0, 72, 0.0, 2.4)
-    assert [name for name, _ in row["top"]] == [name for name, _ in whole["top"]]
-    assert all(name in report["class_names"] for name, _ in row["top"]) and len(row["top"]) == 5
-    assert f"person 0 0.00-2.40 s: {row['top'][0][0]}" in stdout
+    assert timeline["window"] == 90  # the 72-frame clip is one window, per person
+    rows = timeline["rows"]
+    assert [row["person"] for row in rows] == [0, 1]  # the two people walking up to each other
+    for row in rows:
+        assert row["clip"] == "ntu_sample"
+        assert (row["start_frame"], row["end_frame"], row["start_s"], row["end_s"]) == (0, 72, 0.0, 2.4)
+        assert all(name in report["class_names"] for name, _ in row["top"]) and len(row["top"]) == 5
+        assert f"person {row['person']} 0.00-2.40 s: {row['top'][0][0]}" in stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (clip,) = load_annotations(poses, layout="coco17", labelled=False).annotations
     assert clip["label"] == -1 and clip["fps"] == 30 and clip["keypoint"].shape == (2, 72, 17, 2)

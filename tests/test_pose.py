@@ -68,6 +68,8 @@ def test_bad_arguments_are_refused():
         extract_poses(VIDEO, max_persons=0)
     with pytest.raises(ConfigError, match="model_complexity"):
         extract_poses(VIDEO, model_complexity=3)
+    with pytest.raises(ConfigError, match="persons must be an int from 1 to max_persons"):
+        extract_poses(VIDEO, max_persons=2, persons=3)
 
 
 @needs_cv2
@@ -133,6 +135,26 @@ def test_clip_poses_found_and_plausible(clip):
     # a standing adult spans a good part of the 1080-pixel frame, not a few pixels
     span = kp[found][:, :, 1].max(axis=1) - kp[found][:, :, 1].min(axis=1)
     assert np.median(span) > 200
+
+
+@needs_mediapipe
+@needs_video
+def test_two_people_found_by_searching_again_with_the_first_painted_out():
+    """The NTU clip shows two people walking up to each other and hugging: a second search finds the other one
+    until the hug hides them, never the first one twice."""
+    from skeletonmae.tracking import track_persons
+
+    clip = extract_poses(VIDEO, persons=2, max_frames=48)
+    kp, score = clip["keypoint"], clip["keypoint_score"]
+    found = score.max(-1) > 0  # [2, T]
+    assert found[0].all() and found[1].mean() > 0.9
+    both = found.all(0)
+    centres = kp.mean(-2)  # [2, T, 2]
+    apart = np.linalg.norm(centres[0, both] - centres[1, both], axis=-1)
+    assert apart[0] > 200 and apart[0] > apart[-1]  # they walk up to each other
+    assert (apart > 60).all(), f"the two searches found the same body (centres {apart.min():.0f} px apart)"
+    persons, _ = track_persons(kp, score)
+    assert len(persons) == 2  # each search keeps to its own person
 
 
 def test_write_pose_pickle_round_trips(clip, tmp_path):

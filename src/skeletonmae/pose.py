@@ -17,9 +17,12 @@ That release pins ``protobuf<5``, which conflicts with ``onnx`` and ``tensorboar
 of the main environment, so install it in a separate virtualenv together with this package installed
 ``--no-deps`` (this module needs only numpy, which MediaPipe brings).
 
-MediaPipe tracks **one** person per video. Person slot 0 holds it; further slots (``max_persons``) stay
-at zero with score 0. They are kept so the output has PYSKL's usual two-person shape and so an
-estimator that finds several people can fill them later.
+MediaPipe's legacy Pose (the one whose model ships in the package; the Tasks API's multi-person
+``PoseLandmarker`` needs a ``.task`` model bundle that does not) finds **one** person an image. With
+``persons=N``, N estimators run over each frame, each on the frame with the persons the ones before found
+painted out, so up to N people are found; the slots they fill are ordered by that search, so a clip is
+tracked (:mod:`skeletonmae.tracking`) before a slot is read as a person. Unused slots (up to ``max_persons``)
+stay zero with score 0, keeping PYSKL's usual two-person shape.
 """
 
 from __future__ import annotations
@@ -214,10 +217,23 @@ def _frame_rate(path: Path) -> float | None:
     return fps if np.isfinite(fps) and fps > 0 else None
 
 
+def _paint_out(rgb: np.ndarray, landmarks: np.ndarray, margin: float = 0.15) -> np.ndarray:
+    """A copy of the frame with the box around a person's landmarks [33, 2] (pixels), widened by ``margin`` of its
+    size on each side, painted black: the next estimator then finds someone else."""
+    low, high = landmarks.min(0), landmarks.max(0)
+    pad = margin * (high - low)
+    size = np.asarray(rgb.shape[1::-1])
+    (x0, y0), (x1, y1) = np.clip(low - pad, 0, size).astype(int), np.clip(np.ceil(high + pad), 0, size).astype(int)
+    painted = rgb.copy()
+    painted[y0:y1, x0:x1] = 0
+    return painted
+
+
 def extract_poses(
     video_path: str | os.PathLike,
     label: int = -1,
     max_persons: int = 2,
+    persons: int = 1,
     model_complexity: int = 1,
     min_detection_confidence: float = 0.5,
     min_tracking_confidence: float = 0.5,
@@ -231,8 +247,11 @@ def extract_poses(
     Args:
         video_path: the video file.
         label: the clip's 0-based class index, or -1 (the default) for "no label".
-        max_persons: person slots M in the output (>= 1). MediaPipe tracks one person, put in slot 0;
-            other slots stay zero with score 0.
+        max_persons: person slots M in the output (>= 1); slots of persons not found stay zero with score 0.
+        persons: how many people to look for (1 .. max_persons). MediaPipe's Pose finds one person an image; for
+            each further one, another estimator looks at the frame with the persons found so far painted out,
+            into the next slot. Slot order is the order found in that frame, not an identity: track the result
+            (:mod:`skeletonmae.tracking`). A person hidden by another one (a hug) is often not found.
         model_complexity: MediaPipe's model size; only 1 (``pose_landmark_full``) ships in the package,
             0 and 2 would be downloaded at run time and are refused when their file is absent.
         min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds.
@@ -252,6 +271,8 @@ def extract_poses(
         raise DataError(f"label must be a 0-based class index, or -1 for no label, got {label!r}")
     if not isinstance(max_persons, int) or max_persons < 1:
         raise ConfigError(f"max_persons must be an int >= 1, got {max_persons!r}")
+    if not isinstance(persons, int) or not 1 <= persons <= max_persons:
+        raise ConfigError(f"persons must be an int from 1 to max_persons ({max_persons}), got {persons!r}")
     if model_complexity not in _MODEL_FILES:
         raise ConfigError(f"model_complexity must be 0, 1 or 2, got {model_complexity!r}")
     path = Path(video_path)
@@ -266,52 +287,49 @@ def extract_poses(
     expected = _expected_frames(path, stride, max_frames) if progress is not None else None
     index = np.asarray(MEDIAPIPE_TO_COCO17)
 
-    coords: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
+    settings = {"static_image_mode": False, "model_complexity": model_complexity, "smooth_landmarks": True,
+                "min_detection_confidence": min_detection_confidence,
+                "min_tracking_confidence": min_tracking_confidence}
+    coords: list[np.ndarray] = []  # per frame: [max_persons, 17, 2]
+    scores: list[np.ndarray] = []  # per frame: [max_persons, 17]
     height = width = 0
-    with ExitStack() as held:
-        held.enter_context(_native_logs_held())  # until the models have started: the first person found
+    with ExitStack() as opened, ExitStack() as logs:
+        logs.enter_context(_native_logs_held())  # until each estimator's models have started: its first person
+        started: set[int] = set()
         try:
-            estimator = mp_pose.Pose(
-                static_image_mode=False,
-                model_complexity=model_complexity,
-                smooth_landmarks=True,
-                min_detection_confidence=min_detection_confidence,
-                min_tracking_confidence=min_tracking_confidence,
-            )
+            estimators = [opened.enter_context(mp_pose.Pose(**settings)) for _ in range(persons)]
         except AttributeError as e:  # protobuf >= 7 removed FieldDescriptor.label, which MediaPipe 0.10.21 uses
             raise SkeletonMAEError(
                 f"MediaPipe could not build its graph ({e}); the installed protobuf is too new for it. "
                 + _INSTALL_HINT
             ) from e
-        with estimator:
-            for rgb in frames:
-                height, width = rgb.shape[:2]
+        for rgb in frames:
+            height, width = rgb.shape[:2]
+            xy = np.zeros((max_persons, 17, 2), dtype=np.float32)
+            score = np.zeros((max_persons, 17), dtype=np.float32)
+            for slot, estimator in enumerate(estimators):
                 result = estimator.process(rgb)
-                xy = np.zeros((17, 2), dtype=np.float32)
-                score = np.zeros(17, dtype=np.float32)
-                if result.pose_landmarks is not None:
-                    held.close()
-                    lm = result.pose_landmarks.landmark
-                    xy[:, 0] = [lm[i].x for i in index]
-                    xy[:, 1] = [lm[i].y for i in index]
-                    score[:] = [lm[i].visibility for i in index]
-                    xy *= np.asarray([width, height], dtype=np.float32)  # normalised -> pixels
-                    np.clip(xy[:, 0], 0, width, out=xy[:, 0])  # landmarks guessed outside the frame
-                    np.clip(xy[:, 1], 0, height, out=xy[:, 1])
-                    np.clip(score, 0, 1, out=score)
-                coords.append(xy)
-                scores.append(score)
-                if progress is not None:
-                    progress(len(coords), expected)
+                if result.pose_landmarks is None:
+                    continue
+                started.add(slot)
+                if len(started) == persons:
+                    logs.close()
+                every = np.array([(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark],
+                                 dtype=np.float32) * np.float32([width, height, 1])  # normalised -> pixels
+                xy[slot] = np.clip(every[index, :2], 0, [width, height])  # landmarks guessed outside the frame
+                score[slot] = np.clip(every[index, 2], 0, 1)
+                if slot + 1 < persons:
+                    rgb = _paint_out(rgb, every[:, :2])
+            coords.append(xy)
+            scores.append(score)
+            if progress is not None:
+                progress(len(coords), expected)
 
     t = len(coords)
-    if not any(score.any() for score in scores):
+    keypoint = np.stack(coords, axis=1)
+    keypoint_score = np.stack(scores, axis=1)
+    if not keypoint_score.any():
         raise DataError(f"{path}: no person was found in any of its {t} frames; nothing to classify")
-    keypoint = np.zeros((max_persons, t, 17, 2), dtype=np.float32)
-    keypoint_score = np.zeros((max_persons, t, 17), dtype=np.float32)
-    keypoint[0] = np.stack(coords)
-    keypoint_score[0] = np.stack(scores)
     shape = (int(height), int(width))
     fps = _frame_rate(path)
     return {

@@ -52,13 +52,13 @@ def _package_path(folder: Path) -> Path:
     return folder
 
 
-def _run_pose_tool(video: Path, out: Path, max_persons: int) -> None:
+def _run_pose_tool(video: Path, out: Path, persons: int, max_persons: int) -> None:
     python = pose_python()
     with tempfile.TemporaryDirectory(prefix="skeletonmae-path-") as folder:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(_package_path(Path(folder)))] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         command = [str(python), "-m", "skeletonmae.cli.pose", str(video), "--out", str(out),
-                   "--max-persons", str(max_persons)]
+                   "--persons", str(persons), "--max-persons", str(max_persons)]
         print(f"poses: {video.name} in the pose environment ({python})", file=sys.stderr)
         done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL)  # its progress and errors: stderr
     if done.returncode != 0:
@@ -67,12 +67,12 @@ def _run_pose_tool(video: Path, out: Path, max_persons: int) -> None:
                                + _BUILD_HINT)
 
 
-def video_poses(video: str | os.PathLike, max_persons: int = 2, keep: str | os.PathLike | None = None) -> dict:
+def video_poses(video: str | os.PathLike, persons: int = 2, keep: str | os.PathLike | None = None) -> dict:
     """The annotation dict (COCO-17, 2D, label -1) of one video, from :func:`skeletonmae.pose.extract_poses`.
 
     Args:
         video: the video file.
-        max_persons: person slots in the result.
+        persons: how many people to look for in each frame; the result has max(2, persons) person slots.
         keep: also write the poses to this annotation pickle (to classify again without extracting again).
     """
     from .data.annotations import load_annotations
@@ -80,7 +80,7 @@ def video_poses(video: str | os.PathLike, max_persons: int = 2, keep: str | os.P
 
     video = Path(video)
     if importlib.util.find_spec("mediapipe") is not None:
-        clip = extract_poses(video, max_persons=max_persons)
+        clip = extract_poses(video, max_persons=max(2, persons), persons=persons)
         if keep is not None:
             write_pose_pickle([clip], keep)
         return clip
@@ -88,6 +88,6 @@ def video_poses(video: str | os.PathLike, max_persons: int = 2, keep: str | os.P
         raise SkeletonMAEError(f"{video}: no such video file")
     with tempfile.TemporaryDirectory(prefix="skeletonmae-poses-") as folder:
         out = Path(keep) if keep is not None else Path(folder) / f"{video.stem}.pkl"
-        _run_pose_tool(video, out, max_persons)
+        _run_pose_tool(video, out, persons, max(2, persons))
         (clip,) = load_annotations(out, layout="coco17", labelled=False).annotations
     return clip

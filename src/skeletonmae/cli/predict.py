@@ -42,7 +42,7 @@ def cmd_predict(args) -> int:
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         from ..pose_env import video_poses
 
-        clips = [video_poses(path, keep=args.poses)]
+        clips = [video_poses(path, persons=args.persons, keep=args.poses)]
         layout = "coco17"
         results = predictor.predict_samples(clips, layout=layout, top_k=args.top_k)
         results[0].pop("label", None)
@@ -143,6 +143,8 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="frames per second of a .pkl input, for times in seconds (a video "
                    "gives its own)")
     p.add_argument("--timeline-png", metavar="PNG", help="draw the timeline as a strip chart")
+    p.add_argument("--persons", type=count, default=2, help="people to look for in each frame of a video "
+                   "(default 2; each more costs one more pass of MediaPipe)")
     p.add_argument("--poses", metavar="PKL", help="keep the poses extracted from a video in this annotation pickle")
     p.set_defaults(func=cmd_predict)
     return p
