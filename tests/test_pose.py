@@ -157,6 +157,18 @@ def test_two_people_found_by_searching_again_with_the_first_painted_out():
     assert len(persons) == 2  # each search keeps to its own person
 
 
+@needs_mediapipe
+@needs_video
+def test_video_poses_runs_in_process_where_mediapipe_imports(tmp_path):
+    """skeletonmae.pose_env uses MediaPipe directly when it imports (here); the kept pickle holds the same poses."""
+    from skeletonmae.pose_env import video_poses
+
+    clip = video_poses(VIDEO, persons=1, keep=tmp_path / "kept.pkl")
+    assert clip["keypoint"].shape == (2, 72, 17, 2) and clip["label"] == -1
+    (kept,) = load_annotations(tmp_path / "kept.pkl", layout="coco17", labelled=False).annotations
+    np.testing.assert_array_equal(kept["keypoint"], clip["keypoint"])
+
+
 def test_write_pose_pickle_round_trips(clip, tmp_path):
     ann = {k: v for k, v in clip.items() if not k.startswith("_")}
     path = write_pose_pickle([ann], tmp_path / "poses.pkl", split_name="test")
