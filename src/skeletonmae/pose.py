@@ -344,6 +344,27 @@ def extract_poses(
     }
 
 
+def terminal_progress(name: str) -> Progress | None:
+    """A ``progress`` for :func:`extract_poses` that rewrites one line on a terminal's stderr (``name: frame 30/72``);
+    None when stderr is not a terminal (a log file gets no progress lines)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int | None) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{name}: frame {done}/{total or '?'}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def describe_clip(clip: dict, persons: int = 1) -> str:
+    """One line on a clip of :func:`extract_poses`: its frames and the share of them each search found a person in,
+    e.g. ``ntu_sample: 72 frames, a person in 100% / 71% of them``."""
+    shares = (clip["keypoint_score"][:persons].max(-1) > 0).mean(-1)
+    return (f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in "
+            f"{' / '.join(f'{share:.0%}' for share in shares)} of them")
+
+
 def write_pose_pickle(clips: list[dict], path: str | os.PathLike, split_name: str = "test") -> Path:
     """Write clips from :func:`extract_poses` as an annotation pickle (protocol 4, atomic).
 

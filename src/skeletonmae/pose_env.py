@@ -76,18 +76,20 @@ def video_poses(video: str | os.PathLike, persons: int = 2, keep: str | os.PathL
         keep: also write the poses to this annotation pickle (to classify again without extracting again).
     """
     from .data.annotations import load_annotations
-    from .pose import extract_poses, write_pose_pickle
+    from .pose import describe_clip, extract_poses, terminal_progress, write_pose_pickle
 
     video = Path(video)
     if importlib.util.find_spec("mediapipe") is not None:
-        clip = extract_poses(video, max_persons=max(2, persons), persons=persons)
+        clip = extract_poses(video, max_persons=max(2, persons), persons=persons,
+                             progress=terminal_progress(video.name))
         if keep is not None:
             write_pose_pickle([clip], keep)
-        return clip
-    if not video.is_file():
-        raise SkeletonMAEError(f"{video}: no such video file")
-    with tempfile.TemporaryDirectory(prefix="skeletonmae-poses-") as folder:
-        out = Path(keep) if keep is not None else Path(folder) / f"{video.stem}.pkl"
-        _run_pose_tool(video, out, persons, max(2, persons))
-        (clip,) = load_annotations(out, layout="coco17", labelled=False).annotations
+    else:
+        if not video.is_file():
+            raise SkeletonMAEError(f"{video}: no such video file")
+        with tempfile.TemporaryDirectory(prefix="skeletonmae-poses-") as folder:
+            out = Path(keep) if keep is not None else Path(folder) / f"{video.stem}.pkl"
+            _run_pose_tool(video, out, persons, max(2, persons))
+            (clip,) = load_annotations(out, layout="coco17", labelled=False).annotations
+    print(f"poses: {describe_clip(clip, persons)}", file=sys.stderr)
     return clip

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ``skeletonmae predict --checkpoint CKPT clips.pkl --layout coco17``.
     """
     from ..fileio import check_output
-    from ..pose import extract_poses, write_pose_pickle
+    from ..pose import describe_clip, extract_poses, terminal_progress, write_pose_pickle
 
     parser = argparse.ArgumentParser(prog="python -m skeletonmae.cli.pose", description=main.__doc__.split("\n")[0])
     parser.add_argument("videos", nargs="+")
@@ -35,31 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_output(args.out, args.videos)
         clips = [extract_poses(v, label=args.label, max_persons=args.max_persons, persons=args.persons,
-                               progress=_progress(v))
+                               progress=terminal_progress(Path(v).name))
                  for v in args.videos]
         path = write_pose_pickle(clips, args.out)
     except SkeletonMAEError as e:
         print(f"skeletonmae.cli.pose: error: {e}", file=sys.stderr)
         return 2
-    for clip in clips:  # e.g. "a person in 100% / 74% of them": each search's share of the frames
-        shares = (clip["keypoint_score"][:args.persons].max(-1) > 0).mean(-1)
-        print(f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in "
-              f"{' / '.join(f'{share:.0%}' for share in shares)} of them")
+    for clip in clips:
+        print(describe_clip(clip, args.persons))
     print(f"wrote {path}")
     return 0
-
-
-def _progress(video: str):
-    """A progress line on a terminal's stderr (``video: frame 30/72``), rewritten in place; None elsewhere."""
-    if not sys.stderr.isatty():
-        return None
-    name = Path(video).name
-
-    def show(done: int, total: int | None) -> None:
-        end = "\n" if done == total else ""
-        print(f"\r{name}: frame {done}/{total or '?'}", end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 if __name__ == "__main__":
