@@ -1,6 +1,5 @@
 """The command line, end to end: help, errors without tracebacks, and a tiny real-data run."""
 
-import importlib.util
 import json
 import pickle
 import subprocess
@@ -186,27 +185,35 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
 VIDEO = SHARED / "videos" / "ntu_sample.avi"
 
 
-def _video_or_skip() -> Path:
-    if not VIDEO.is_file():
-        pytest.skip(f"sample video {VIDEO} absent (../shared missing)")
-    if importlib.util.find_spec("mediapipe") is not None:
+def _subprocess_path_or_skip(need_pose_environment: bool = True) -> None:
+    """Skip unless predict takes the subprocess path here: MediaPipe does not import, and a pose environment exists."""
+    from skeletonmae.errors import SkeletonMAEError
+    from skeletonmae.pose import mediapipe_available
+    from skeletonmae.pose_env import pose_python
+
+    if mediapipe_available():
         pytest.skip("MediaPipe imports in this environment, so predict extracts poses in-process, not in a subprocess")
-    return VIDEO
+    if need_pose_environment:
+        try:
+            pose_python()
+        except SkeletonMAEError as e:
+            pytest.skip(f"no pose environment (make .venv-pose/.installed builds it): {e}")
+
+
+def _junk_video(folder: Path) -> Path:
+    junk = folder / "junk.mp4"
+    junk.write_bytes(b"this is not a video\n" * 50)
+    return junk
 
 
 def test_predict_video_through_the_pose_environment(penn_checkpoint, tmp_path, capfd):
     """One command from the main environment, which cannot import MediaPipe: poses come from the pose environment in
     a subprocess, and the JSON holds a timeline naming the two people, the times and the classes."""
-    from skeletonmae.errors import SkeletonMAEError
-    from skeletonmae.pose_env import pose_python
-
-    video = _video_or_skip()
-    try:
-        pose_python()
-    except SkeletonMAEError as e:
-        pytest.skip(f"no pose environment (make .venv-pose/.installed builds it): {e}")
+    if not VIDEO.is_file():
+        pytest.skip(f"sample video {VIDEO} absent (../shared missing)")
+    _subprocess_path_or_skip()
     out, png, poses = tmp_path / "predictions.json", tmp_path / "timeline.png", tmp_path / "poses.pkl"
-    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(video), "--timeline-png", str(png),
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(VIDEO), "--timeline-png", str(png),
                  "--poses", str(poses), "--out", str(out)]) == 0
     stdout, stderr = capfd.readouterr()
     assert "in the pose environment" in stderr and "XNNPACK" not in stderr and "W0000" not in stderr
@@ -227,10 +234,21 @@ def test_predict_video_through_the_pose_environment(penn_checkpoint, tmp_path, c
     assert clip["label"] == -1 and clip["fps"] == 30 and clip["keypoint"].shape == (2, 72, 17, 2)
 
 
+def test_predict_video_reports_a_failure_in_the_pose_environment(penn_checkpoint, tmp_path, capfd):
+    _subprocess_path_or_skip()
+    junk = _junk_video(tmp_path)
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(junk), "--out", str(tmp_path / "p.json")]) == 2
+    err = capfd.readouterr().err
+    assert "skeletonmae.cli.pose: error: " in err and "OpenCV cannot open it as a video" in err  # the tool's own
+    assert f"skeletonmae: error: pose extraction of {junk} failed in the pose environment" in err
+    assert "Traceback" not in err and not (tmp_path / "p.json").exists()
+
+
 def test_predict_video_names_a_missing_pose_environment(penn_checkpoint, tmp_path, monkeypatch, capsys):
-    video = _video_or_skip()
+    _subprocess_path_or_skip(need_pose_environment=False)
     monkeypatch.setenv("SKELETONMAE_POSE_PYTHON", str(tmp_path / "nowhere" / "python"))
-    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(video), "--out", str(tmp_path / "p.json")]) == 2
+    junk = _junk_video(tmp_path)
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(junk), "--out", str(tmp_path / "p.json")]) == 2
     err = capsys.readouterr().err
     assert f"SKELETONMAE_POSE_PYTHON={tmp_path / 'nowhere' / 'python'}: no such file" in err
     assert "Traceback" not in err and not (tmp_path / "p.json").exists()

@@ -142,6 +142,15 @@ def _import_mediapipe_pose():
     return mediapipe, mp_pose
 
 
+def mediapipe_available() -> bool:
+    """Whether MediaPipe's Pose imports here (installed, and not broken by this environment's protobuf)."""
+    try:
+        _import_mediapipe_pose()
+    except SkeletonMAEError:
+        return False
+    return True
+
+
 def read_video_frames(
     path: str | os.PathLike, stride: int = 1, max_frames: int | None = None
 ) -> Iterator[np.ndarray]:

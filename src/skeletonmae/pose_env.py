@@ -2,8 +2,9 @@
 
 MediaPipe 0.10.21 needs protobuf < 5, which the main environment's onnx and tensorboard refuse, so it usually
 lives in ``.venv-pose`` (``make .venv-pose/.installed``). :func:`video_poses` runs :mod:`skeletonmae.pose` here
-when MediaPipe imports, else ``<pose python> -m skeletonmae.cli.pose`` with this very copy of the package on its
-path, and reads the pickle it writes back through the safe loader.
+when MediaPipe imports, else (not installed, or broken by this environment's protobuf) it runs
+``<pose python> -m skeletonmae.cli.pose`` with this very copy of the package on its path, and reads the pickle it
+writes back through the safe loader.
 
 The pose python is, in order: the environment variable ``SKELETONMAE_POSE_PYTHON``; ``.venv-pose/bin/python`` in
 the working directory; ``.venv-pose/bin/python`` in the project this package was installed from (editable).
@@ -11,7 +12,6 @@ the working directory; ``.venv-pose/bin/python`` in the project this package was
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -76,10 +76,10 @@ def video_poses(video: str | os.PathLike, persons: int = 2, keep: str | os.PathL
         keep: also write the poses to this annotation pickle (to classify again without extracting again).
     """
     from .data.annotations import load_annotations
-    from .pose import describe_clip, extract_poses, terminal_progress, write_pose_pickle
+    from .pose import describe_clip, extract_poses, mediapipe_available, terminal_progress, write_pose_pickle
 
     video = Path(video)
-    if importlib.util.find_spec("mediapipe") is not None:
+    if mediapipe_available():
         clip = extract_poses(video, max_persons=max(2, persons), persons=persons,
                              progress=terminal_progress(video.name))
         if keep is not None:
