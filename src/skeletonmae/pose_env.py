@@ -46,8 +46,8 @@ def pose_python() -> Path:
 
 
 def _package_path(folder: Path) -> Path:
-    """A folder holding only a link to this package, to put first on the subprocess's path: it runs the same code
-    as the caller, without the caller's other packages (its protobuf would break MediaPipe)."""
+    """A folder holding only a link to this package, the subprocess's PYTHONPATH: it runs the same code as the
+    caller, without the caller's other packages (its protobuf would break MediaPipe)."""
     (folder / PACKAGE_DIR.name).symlink_to(PACKAGE_DIR, target_is_directory=True)
     return folder
 
@@ -55,8 +55,7 @@ def _package_path(folder: Path) -> Path:
 def _run_pose_tool(video: Path, out: Path, persons: int, max_persons: int) -> None:
     python = pose_python()
     with tempfile.TemporaryDirectory(prefix="skeletonmae-path-") as folder:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(_package_path(Path(folder)))] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        env = dict(os.environ, PYTHONPATH=str(_package_path(Path(folder))))
         command = [str(python), "-m", "skeletonmae.cli.pose", str(video), "--out", str(out),
                    "--persons", str(persons), "--max-persons", str(max_persons)]
         print(f"poses: {video.name} in the pose environment ({python})", file=sys.stderr)
