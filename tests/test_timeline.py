@@ -127,3 +127,6 @@ def test_predict_command_timeline_of_a_pickle(scene, penn_checkpoint, tmp_path, 
     assert main(["predict", "--checkpoint", str(penn_checkpoint), str(tmp_path / "a.npy"), "--layout", "penn13",
                  "--img-shape", "360", "960", "--window", "30", "--out", str(tmp_path / "a.json")]) == 2
     assert "needs a video or an annotation pickle" in capsys.readouterr().err
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(path), "--layout", "penn13", "--timeline-png",
+                 str(tmp_path / "t.png"), "--out", str(tmp_path / "b.json")]) == 2
+    assert "a .pkl gets with --window" in capsys.readouterr().err

@@ -27,8 +27,14 @@ def cmd_predict(args) -> int:
         if out is not None:
             check_output(out, inputs)
     path = Path(args.input)
-    if args.poses and path.suffix.lower() not in VIDEO_SUFFIXES:
+    is_video = path.suffix.lower() in VIDEO_SUFFIXES
+    if args.poses and not is_video:
         raise DataError(f"{path}: --poses keeps the poses extracted from a video, and the input is not one")
+    if (args.window or args.timeline_png) and path.suffix == ".npy":
+        raise DataError(f"{path}: a timeline (--window, --timeline-png) needs a video or an annotation pickle, not an "
+                        "array")
+    if args.timeline_png and not (is_video or args.window):
+        raise DataError(f"{path}: --timeline-png draws the timeline, which a .pkl gets with --window FRAMES; give it")
     predictor = load(args.checkpoint)
     layout = args.layout
     clips = []  # annotation dicts a timeline can be made of
@@ -39,7 +45,7 @@ def cmd_predict(args) -> int:
         keypoint = _load_array(path)
         score = _load_array(args.score) if args.score else None
         results = [{"frame_dir": path.stem, **predictor.predict(keypoint, score, args.img_shape, layout, args.top_k)}]
-    elif path.suffix.lower() in VIDEO_SUFFIXES:
+    elif is_video:
         from ..pose_env import video_poses
 
         clips = [video_poses(path, persons=args.persons, keep=args.poses)]
@@ -63,10 +69,8 @@ def cmd_predict(args) -> int:
         print(f"top-1 against the file's labels: {acc:.4f} ({len(labelled)} clips)")
     report = {"checkpoint": str(args.checkpoint), "input": str(path), "class_names": predictor.class_names,
               "predictions": results}
-    window = args.window or (VIDEO_WINDOW if path.suffix.lower() in VIDEO_SUFFIXES else None)
+    window = args.window or (VIDEO_WINDOW if is_video else None)
     if window is not None:
-        if not clips:
-            raise DataError(f"{path}: a timeline (--window) needs a video or an annotation pickle, not an array")
         report["timeline"] = _timeline(predictor, clips, window, args.stride or max(1, window // 2), args, layout)
     with atomic_open(args.out, "w", inputs=inputs) as f:
         json.dump(report, f, indent=1)
