@@ -48,7 +48,8 @@ def classify_windows(predictor, clip: dict, window: int, stride: int, fps: float
         layout: the clip's joint layout (default the model's).
         top_k: classes per row.
         min_presence: the share of a window's frames a person must be seen in to be classified there.
-        progress: called as ``progress(windows_done, windows_total)``.
+        progress: called as ``progress(windows_done, windows_total)`` after each batch.
+        batch: windows classified at once.
     """
     if not 0 < min_presence <= 1:
         raise ConfigError(f"min_presence must be in (0, 1], got {min_presence!r}")
