@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job on the embedded demo data) and `make test`.
+# Entry points: `make install` (both environments: .venv, and .venv-pose for videos), `make demo` (the main job on
+# the embedded demo data) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 POSE_VENV ?= .venv-pose
 POSE_STAMP := $(POSE_VENV)/.installed
 
-.PHONY: demo test test-pose lint clean
+.PHONY: install demo test test-pose lint clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ $(POSE_STAMP): requirements-pose.txt pyproject.toml
 	$(POSE_VENV)/bin/pip install -q -r requirements-pose.txt pytest==9.2.0
 	$(POSE_VENV)/bin/pip install -q --no-deps -e .
 	touch $(POSE_STAMP)
+
+# `skeletonmae predict VIDEO` in .venv runs the pose extraction in .venv-pose (found beside the project).
+install: $(STAMP) $(POSE_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/skeletonmae demo --out runs/demo

@@ -63,3 +63,18 @@ def small_pickle(tmp_path):
     anns = [make_sample(f"c{i}", label=i % 3, t=5 + i, m=1 + i % 2, seed=i) for i in range(12)]
     split = {"train": [a["frame_dir"] for a in anns[:8]], "test": [a["frame_dir"] for a in anns[8:]]}
     return save_annotations(tmp_path / "small.pkl", anns, split)
+
+
+@pytest.fixture(scope="session")
+def penn_checkpoint(tmp_path_factory):
+    """A tiny classifier fine-tuned for a few steps on the real Penn Action set (13 joints, 15 named classes): a
+    real checkpoint in seconds, for tests of what uses one, not of accuracy."""
+    from skeletonmae.cli import main
+
+    data = shared_pickle("penn_action")
+    out = tmp_path_factory.mktemp("penn_ft")
+    assert main(["finetune", "--config", "penn_action", "--out", str(out), f"data.path={data}", "data.clip_len=8",
+                 "data.num_workers=0", "encoder.dim=16", "encoder.layers=1", "classifier.strl_layers=1",
+                 "finetune.epochs=1", "finetune.batch_size=16", "finetune.warmup_epochs=0", "finetune.test=false",
+                 "trainer.limit_train_batches=2", "trainer.progress=false"]) == 0
+    return out / "checkpoints" / "last.ckpt"

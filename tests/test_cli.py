@@ -10,6 +10,7 @@ import pytest
 from conftest import SHARED, shared_pickle
 
 from skeletonmae.cli import main
+from skeletonmae.data.annotations import load_annotations
 
 SUBCOMMANDS = [["pretrain"], ["finetune"], ["ablate"], ["test"], ["predict"], ["data"], ["data", "check"],
                ["data", "demo"], ["data", "layout"], ["data", "convert"], ["data", "convert", "ntu"],
@@ -181,7 +182,6 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
     again = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert again["num_samples"] == 1068
     # predict: the same clips through the Python API and the CLI, with the class names of label_map.txt
-    from skeletonmae.data.annotations import load_annotations
     from skeletonmae.inference import load
 
     ft_ckpt = ft / "checkpoints" / "last.ckpt"
@@ -221,6 +221,78 @@ def test_pretrain_finetune_test_on_real_data(tmp_path, capsys):
                      str(tmp_path / "video.json")]) == 0
         video_preds = json.loads((tmp_path / "video.json").read_text())["predictions"]
         assert video_preds[0]["frame_dir"] == "ntu_sample" and len(video_preds[0]["top"]) == 5
+
+
+VIDEO = SHARED / "videos" / "ntu_sample.avi"
+
+
+def _subprocess_path_or_skip(need_pose_environment: bool = True) -> None:
+    """Skip unless predict takes the subprocess path here: MediaPipe does not import, and a pose environment exists."""
+    from skeletonmae.errors import SkeletonMAEError
+    from skeletonmae.pose import mediapipe_available
+    from skeletonmae.pose_env import pose_python
+
+    if mediapipe_available():
+        pytest.skip("MediaPipe imports in this environment, so predict extracts poses in-process, not in a subprocess")
+    if need_pose_environment:
+        try:
+            pose_python()
+        except SkeletonMAEError as e:
+            pytest.skip(f"no pose environment (make .venv-pose/.installed builds it): {e}")
+
+
+def _junk_video(folder: Path) -> Path:
+    junk = folder / "junk.mp4"
+    junk.write_bytes(b"this is not a video\n" * 50)
+    return junk
+
+
+def test_predict_video_through_the_pose_environment(penn_checkpoint, tmp_path, capfd):
+    """One command from the main environment, which cannot import MediaPipe: poses come from the pose environment in
+    a subprocess, and the JSON holds a timeline naming the two people, the times and the classes."""
+    if not VIDEO.is_file():
+        pytest.skip(f"sample video {VIDEO} absent (../shared missing)")
+    _subprocess_path_or_skip()
+    out, png, poses = tmp_path / "predictions.json", tmp_path / "timeline.png", tmp_path / "poses.pkl"
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(VIDEO), "--timeline-png", str(png),
+                 "--poses", str(poses), "--out", str(out)]) == 0
+    stdout, stderr = capfd.readouterr()
+    assert "in the pose environment" in stderr and "XNNPACK" not in stderr and "W0000" not in stderr
+    report = json.loads(out.read_text())
+    (whole,) = report["predictions"]
+    assert whole["frame_dir"] == "ntu_sample" and "label" not in whole
+    timeline = report["timeline"]
+    assert timeline["window"] == 90  # the 72-frame clip is one window, per person
+    rows = timeline["rows"]
+    assert [row["person"] for row in rows] == [0, 1]  # the two people walking up to each other
+    for row in rows:
+        assert row["clip"] == "ntu_sample"
+        assert (row["start_frame"], row["end_frame"], row["start_s"], row["end_s"]) == (0, 72, 0.0, 2.4)
+        assert all(name in report["class_names"] for name, _ in row["top"]) and len(row["top"]) == 5
+        assert f"person {row['person']} 0.00-2.40 s: {row['top'][0][0]}" in stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (clip,) = load_annotations(poses, layout="coco17", labelled=False).annotations
+    assert clip["label"] == -1 and clip["fps"] == 30 and clip["keypoint"].shape == (2, 72, 17, 2)
+
+
+def test_predict_video_reports_a_failure_in_the_pose_environment(penn_checkpoint, tmp_path, capfd):
+    _subprocess_path_or_skip()
+    junk = _junk_video(tmp_path)
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(junk), "--out", str(tmp_path / "p.json")]) == 2
+    err = capfd.readouterr().err
+    assert "skeletonmae.cli.pose: error: " in err and "OpenCV cannot open it as a video" in err  # the tool's own
+    assert f"skeletonmae: error: pose extraction of {junk} failed in the pose environment" in err
+    assert "Traceback" not in err and not (tmp_path / "p.json").exists()
+
+
+def test_predict_video_names_a_missing_pose_environment(penn_checkpoint, tmp_path, monkeypatch, capsys):
+    _subprocess_path_or_skip(need_pose_environment=False)
+    monkeypatch.setenv("SKELETONMAE_POSE_PYTHON", str(tmp_path / "nowhere" / "python"))
+    junk = _junk_video(tmp_path)
+    assert main(["predict", "--checkpoint", str(penn_checkpoint), str(junk), "--out", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"SKELETONMAE_POSE_PYTHON={tmp_path / 'nowhere' / 'python'}: no such file" in err
+    assert "Traceback" not in err and not (tmp_path / "p.json").exists()
 
 
 @pytest.mark.slow

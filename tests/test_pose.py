@@ -68,6 +68,8 @@ def test_bad_arguments_are_refused():
         extract_poses(VIDEO, max_persons=0)
     with pytest.raises(ConfigError, match="model_complexity"):
         extract_poses(VIDEO, model_complexity=3)
+    with pytest.raises(ConfigError, match="persons must be an int from 1 to max_persons"):
+        extract_poses(VIDEO, max_persons=2, persons=3)
 
 
 @needs_cv2
@@ -107,6 +109,7 @@ def test_clip_shapes_and_metadata(clip):
     t = clip["total_frames"]
     assert t == 72
     assert clip["frame_dir"] == "ntu_sample" and clip["label"] == 3
+    assert clip["fps"] == 30
     assert clip["img_shape"] == clip["original_shape"] == (1080, 1920)
     assert clip["keypoint"].shape == (2, t, 17, 2) and clip["keypoint"].dtype == np.float32
     assert clip["keypoint_score"].shape == (2, t, 17) and clip["keypoint_score"].dtype == np.float32
@@ -132,6 +135,38 @@ def test_clip_poses_found_and_plausible(clip):
     # a standing adult spans a good part of the 1080-pixel frame, not a few pixels
     span = kp[found][:, :, 1].max(axis=1) - kp[found][:, :, 1].min(axis=1)
     assert np.median(span) > 200
+
+
+@needs_mediapipe
+@needs_video
+def test_two_people_found_by_searching_again_with_the_first_painted_out():
+    """The NTU clip shows two people walking up to each other and hugging: a second search finds the other one
+    until the hug hides them, never the first one twice."""
+    from skeletonmae.tracking import track_persons
+
+    clip = extract_poses(VIDEO, persons=2, max_frames=48)
+    kp, score = clip["keypoint"], clip["keypoint_score"]
+    found = score.max(-1) > 0  # [2, T]
+    assert found[0].all() and found[1].mean() > 0.9
+    both = found.all(0)
+    centres = kp.mean(-2)  # [2, T, 2]
+    apart = np.linalg.norm(centres[0, both] - centres[1, both], axis=-1)
+    assert apart[0] > 200 and apart[0] > apart[-1]  # they walk up to each other
+    assert (apart > 60).all(), f"the two searches found the same body (centres {apart.min():.0f} px apart)"
+    persons, _ = track_persons(kp, score)
+    assert len(persons) == 2  # each search keeps to its own person
+
+
+@needs_mediapipe
+@needs_video
+def test_video_poses_runs_in_process_where_mediapipe_imports(tmp_path):
+    """skeletonmae.pose_env uses MediaPipe directly when it imports (here); the kept pickle holds the same poses."""
+    from skeletonmae.pose_env import video_poses
+
+    clip = video_poses(VIDEO, persons=1, keep=tmp_path / "kept.pkl")
+    assert clip["keypoint"].shape == (2, 72, 17, 2) and clip["label"] == -1
+    (kept,) = load_annotations(tmp_path / "kept.pkl", layout="coco17", labelled=False).annotations
+    np.testing.assert_array_equal(kept["keypoint"], clip["keypoint"])
 
 
 def test_write_pose_pickle_round_trips(clip, tmp_path):
@@ -179,8 +214,10 @@ def test_command_help_and_error_without_traceback(tmp_path, capsys):
 
 @needs_mediapipe
 @needs_video
-def test_command_writes_a_pickle(tmp_path, capsys):
+def test_command_writes_a_pickle_without_mediapipe_log_lines(tmp_path, capfd):
     assert main([str(VIDEO), "--out", str(tmp_path / "p.pkl"), "--label", "2"]) == 0
-    assert "ntu_sample: 72 frames" in capsys.readouterr().out
+    out, err = capfd.readouterr()  # file descriptors 1 and 2: MediaPipe's C++ writes there, past sys.stderr
+    assert "ntu_sample: 72 frames" in out
+    assert err == "", f"MediaPipe's log lines leak: {err[:500]}"
     (clip,) = load_annotations(tmp_path / "p.pkl", layout="coco17").annotations
     assert clip["label"] == 2 and clip["keypoint"].shape == (2, 72, 17, 2)

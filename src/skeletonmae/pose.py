@@ -17,15 +17,21 @@ That release pins ``protobuf<5``, which conflicts with ``onnx`` and ``tensorboar
 of the main environment, so install it in a separate virtualenv together with this package installed
 ``--no-deps`` (this module needs only numpy, which MediaPipe brings).
 
-MediaPipe tracks **one** person per video. Person slot 0 holds it; further slots (``max_persons``) stay
-at zero with score 0. They are kept so the output has PYSKL's usual two-person shape and so an
-estimator that finds several people can fill them later.
+MediaPipe's legacy Pose (the one whose model ships in the package; the Tasks API's multi-person
+``PoseLandmarker`` needs a ``.task`` model bundle that does not) finds **one** person an image. With
+``persons=N``, N estimators run over each frame, each on the frame with the persons the ones before found
+painted out, so up to N people are found; the slots they fill are ordered by that search, so a clip is
+tracked (:mod:`skeletonmae.tracking`) before a slot is read as a person. Unused slots (up to ``max_persons``)
+stay zero with score 0, keeping PYSKL's usual two-person shape.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +106,31 @@ def _import_cv2():
     return cv2
 
 
+@contextmanager
+def _native_logs_held() -> Iterator[None]:
+    """Hold back what MediaPipe's C++ and TensorFlow Lite write straight to file descriptor 2 (INFO and WARNING lines
+    from the threads that start its models, which no environment variable of 0.10.21 turns off); they are shown
+    only when the block fails. Python's ``sys.stderr`` (progress, warnings) still reaches the real stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    try:
+        with tempfile.TemporaryFile() as held, open(saved, "w", closefd=False) as real:
+            os.dup2(held.fileno(), 2)
+            sys.stderr = real
+            try:
+                yield
+            except BaseException:
+                held.seek(0)
+                real.write(held.read().decode(errors="replace"))
+                raise
+            finally:
+                sys.stderr = python_stderr
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def _import_mediapipe_pose():
     try:
         import mediapipe
@@ -109,6 +140,15 @@ def _import_mediapipe_pose():
     except Exception as e:  # e.g. a protobuf runtime the generated code does not fit
         raise SkeletonMAEError(f"MediaPipe is installed but failed to import ({e!r}). {_INSTALL_HINT}") from e
     return mediapipe, mp_pose
+
+
+def mediapipe_available() -> bool:
+    """Whether MediaPipe's Pose imports here (installed, and not broken by this environment's protobuf)."""
+    try:
+        _import_mediapipe_pose()
+    except SkeletonMAEError:
+        return False
+    return True
 
 
 def read_video_frames(
@@ -175,10 +215,34 @@ def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | N
     return kept if max_frames is None else min(kept, max_frames)
 
 
+def _frame_rate(path: Path) -> float | None:
+    """The container's frames per second, or None when it does not say."""
+    cv2 = _import_cv2()
+    cap = cv2.VideoCapture(str(path))
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+    return fps if np.isfinite(fps) and fps > 0 else None
+
+
+def _paint_out(rgb: np.ndarray, landmarks: np.ndarray, margin: float = 0.15) -> np.ndarray:
+    """A copy of the frame with the box around a person's landmarks [33, 2] (pixels), widened by ``margin`` of its
+    size on each side, painted black: the next estimator then finds someone else."""
+    low, high = landmarks.min(0), landmarks.max(0)
+    pad = margin * (high - low)
+    size = np.asarray(rgb.shape[1::-1])
+    (x0, y0), (x1, y1) = np.clip(low - pad, 0, size).astype(int), np.clip(np.ceil(high + pad), 0, size).astype(int)
+    painted = rgb.copy()
+    painted[y0:y1, x0:x1] = 0
+    return painted
+
+
 def extract_poses(
     video_path: str | os.PathLike,
     label: int = -1,
     max_persons: int = 2,
+    persons: int = 1,
     model_complexity: int = 1,
     min_detection_confidence: float = 0.5,
     min_tracking_confidence: float = 0.5,
@@ -192,8 +256,11 @@ def extract_poses(
     Args:
         video_path: the video file.
         label: the clip's 0-based class index, or -1 (the default) for "no label".
-        max_persons: person slots M in the output (>= 1). MediaPipe tracks one person, put in slot 0;
-            other slots stay zero with score 0.
+        max_persons: person slots M in the output (>= 1); slots of persons not found stay zero with score 0.
+        persons: how many people to look for (1 .. max_persons). MediaPipe's Pose finds one person an image; for
+            each further one, another estimator looks at the frame with the persons found so far painted out,
+            into the next slot. Slot order is the order found in that frame, not an identity: track the result
+            (:mod:`skeletonmae.tracking`). A person hidden by another one (a hug) is often not found.
         model_complexity: MediaPipe's model size; only 1 (``pose_landmark_full``) ships in the package,
             0 and 2 would be downloaded at run time and are refused when their file is absent.
         min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds.
@@ -206,12 +273,15 @@ def extract_poses(
         ``{'frame_dir', 'label', 'total_frames', 'img_shape', 'original_shape', 'keypoint',
         'keypoint_score'}`` with ``keypoint`` float32 [M, T, 17, 2] in pixels (x, y), clipped to the frame,
         and ``keypoint_score`` float32 [M, T, 17], MediaPipe's landmark visibility (0 where no person
-        was found). ``img_shape`` = ``original_shape`` = (height, width).
+        was found). ``img_shape`` = ``original_shape`` = (height, width). ``fps`` (kept frames per second) is
+        added when the video gives its frame rate.
     """
     if not isinstance(label, (int, np.integer)) or isinstance(label, bool) or label < -1:
         raise DataError(f"label must be a 0-based class index, or -1 for no label, got {label!r}")
     if not isinstance(max_persons, int) or max_persons < 1:
         raise ConfigError(f"max_persons must be an int >= 1, got {max_persons!r}")
+    if not isinstance(persons, int) or not 1 <= persons <= max_persons:
+        raise ConfigError(f"persons must be an int from 1 to max_persons ({max_persons}), got {persons!r}")
     if model_complexity not in _MODEL_FILES:
         raise ConfigError(f"model_complexity must be 0, 1 or 2, got {model_complexity!r}")
     path = Path(video_path)
@@ -226,50 +296,51 @@ def extract_poses(
     expected = _expected_frames(path, stride, max_frames) if progress is not None else None
     index = np.asarray(MEDIAPIPE_TO_COCO17)
 
-    coords: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
+    settings = {"static_image_mode": False, "model_complexity": model_complexity, "smooth_landmarks": True,
+                "min_detection_confidence": min_detection_confidence,
+                "min_tracking_confidence": min_tracking_confidence}
+    coords: list[np.ndarray] = []  # per frame: [max_persons, 17, 2]
+    scores: list[np.ndarray] = []  # per frame: [max_persons, 17]
     height = width = 0
-    try:
-        estimator = mp_pose.Pose(
-            static_image_mode=False,
-            model_complexity=model_complexity,
-            smooth_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
-    except AttributeError as e:  # protobuf >= 7 removed FieldDescriptor.label, which MediaPipe 0.10.21 uses
-        raise SkeletonMAEError(
-            f"MediaPipe could not build its graph ({e}); the installed protobuf is too new for it. "
-            + _INSTALL_HINT
-        ) from e
-    with estimator:
+    with ExitStack() as opened, ExitStack() as logs:
+        logs.enter_context(_native_logs_held())  # until each estimator's models have started: its first person
+        started: set[int] = set()
+        try:
+            estimators = [opened.enter_context(mp_pose.Pose(**settings)) for _ in range(persons)]
+        except AttributeError as e:  # protobuf >= 7 removed FieldDescriptor.label, which MediaPipe 0.10.21 uses
+            raise SkeletonMAEError(
+                f"MediaPipe could not build its graph ({e}); the installed protobuf is too new for it. "
+                + _INSTALL_HINT
+            ) from e
         for rgb in frames:
             height, width = rgb.shape[:2]
-            result = estimator.process(rgb)
-            xy = np.zeros((17, 2), dtype=np.float32)
-            score = np.zeros(17, dtype=np.float32)
-            if result.pose_landmarks is not None:
-                lm = result.pose_landmarks.landmark
-                xy[:, 0] = [lm[i].x for i in index]
-                xy[:, 1] = [lm[i].y for i in index]
-                score[:] = [lm[i].visibility for i in index]
-                xy *= np.asarray([width, height], dtype=np.float32)  # normalised -> pixels
-                np.clip(xy[:, 0], 0, width, out=xy[:, 0])  # landmarks guessed outside the frame
-                np.clip(xy[:, 1], 0, height, out=xy[:, 1])
-                np.clip(score, 0, 1, out=score)
+            xy = np.zeros((max_persons, 17, 2), dtype=np.float32)
+            score = np.zeros((max_persons, 17), dtype=np.float32)
+            for slot, estimator in enumerate(estimators):
+                result = estimator.process(rgb)
+                if result.pose_landmarks is None:
+                    continue
+                started.add(slot)
+                if len(started) == persons:
+                    logs.close()
+                every = np.array([(lm.x, lm.y, lm.visibility) for lm in result.pose_landmarks.landmark],
+                                 dtype=np.float32) * np.float32([width, height, 1])  # normalised -> pixels
+                xy[slot] = np.clip(every[index, :2], 0, [width, height])  # landmarks guessed outside the frame
+                score[slot] = np.clip(every[index, 2], 0, 1)
+                if slot + 1 < persons:
+                    rgb = _paint_out(rgb, every[:, :2])
             coords.append(xy)
             scores.append(score)
             if progress is not None:
                 progress(len(coords), expected)
 
     t = len(coords)
-    if not any(score.any() for score in scores):
+    keypoint = np.stack(coords, axis=1)
+    keypoint_score = np.stack(scores, axis=1)
+    if not keypoint_score.any():
         raise DataError(f"{path}: no person was found in any of its {t} frames; nothing to classify")
-    keypoint = np.zeros((max_persons, t, 17, 2), dtype=np.float32)
-    keypoint_score = np.zeros((max_persons, t, 17), dtype=np.float32)
-    keypoint[0] = np.stack(coords)
-    keypoint_score[0] = np.stack(scores)
     shape = (int(height), int(width))
+    fps = _frame_rate(path)
     return {
         "frame_dir": frame_dir if frame_dir is not None else path.stem,
         "label": int(label),
@@ -278,7 +349,29 @@ def extract_poses(
         "original_shape": shape,
         "keypoint": keypoint,
         "keypoint_score": keypoint_score,
+        **({"fps": fps / stride} if fps is not None else {}),
     }
+
+
+def terminal_progress(name: str) -> Progress | None:
+    """A ``progress`` for :func:`extract_poses` that rewrites one line on a terminal's stderr (``name: frame 30/72``);
+    None when stderr is not a terminal (a log file gets no progress lines)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int | None) -> None:
+        end = "\n" if done == total else ""
+        print(f"\r{name}: frame {done}/{total or '?'}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def describe_clip(clip: dict, persons: int = 1) -> str:
+    """One line on a clip of :func:`extract_poses`: its frames and the share of them each search found a person in,
+    e.g. ``ntu_sample: 72 frames, a person in 100% / 71% of them``."""
+    shares = (clip["keypoint_score"][:persons].max(-1) > 0).mean(-1)
+    return (f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in "
+            f"{' / '.join(f'{share:.0%}' for share in shares)} of them")
 
 
 def write_pose_pickle(clips: list[dict], path: str | os.PathLike, split_name: str = "test") -> Path:

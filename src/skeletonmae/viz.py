@@ -1,5 +1,5 @@
 """Figures as PNG files: skeleton reconstructions (paper Fig. 6), 2D PCA of representations (Fig. 4a/b),
-confusion matrices (Fig. 4c) and training curves.
+confusion matrices (Fig. 4c), training curves and the strip chart of a video's timeline.
 
 Every figure is drawn with matplotlib's Agg backend (no screen needed), written atomically (temporary file,
 then rename) and closed. The ``visualize`` command of the CLI (:mod:`skeletonmae.cli.visualize`) draws them.
@@ -307,6 +307,42 @@ def plot_confusion(confusion, class_names: Sequence[str] | None, path: str | Pat
                     ax.text(j, i, text, ha="center", va="center", fontsize=6 if k > 12 else 8,
                             color="white" if shown[i, j] > 0.5 * top else "black")
     ax.set_title(f"{title}\naccuracy {100 * accuracy:.1f}% ({int(total)} clips)")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_timeline(rows: Sequence[dict], path: str | Path, title: str = "What each person does when") -> Path:
+    """A strip chart of a timeline from :func:`skeletonmae.timeline.classify_windows`: one strip per person, time
+    on x, each window's top class as a coloured stretch named with its probability.
+
+    Windows overlap when the stride is shorter than the window, so each window is drawn over the frames nearer to
+    its centre than to its neighbours' (from its start for the first, to its end for the last). x is in seconds
+    when the rows have ``start_s``, else in frames.
+    """
+    if not rows:
+        raise SkeletonMAEError("plot_timeline: the timeline is empty; nothing to draw")
+    seconds = "start_s" in rows[0]
+    start, end = ("start_s", "end_s") if seconds else ("start_frame", "end_frame")
+    persons = sorted({r["person"] for r in rows})
+    names = sorted({r["top"][0][0] for r in rows})
+    colors = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(10, 0.8 + 0.7 * len(persons)))
+    for y, person in enumerate(persons):
+        mine = sorted((r for r in rows if r["person"] == person), key=lambda r: r[start])
+        begin = np.array([r[start] for r in mine], dtype=float)
+        finish = np.array([r[end] for r in mine], dtype=float)
+        centre = (begin + finish) / 2
+        edges = np.concatenate([begin[:1], (centre[1:] + centre[:-1]) / 2, finish[-1:]])
+        for r, left, right in zip(mine, edges[:-1], edges[1:], strict=True):
+            name, p = r["top"][0]
+            ax.barh(y, right - left, left=left, height=0.8, color=colors(names.index(name) % colors.N),
+                    edgecolor="white")
+            ax.text((left + right) / 2, y, f"{name}\n{p:.2f}", ha="center", va="center", fontsize=7, clip_on=True)
+    ax.set_yticks(range(len(persons)), [f"person {p}" for p in persons])
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)" if seconds else "frame")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import SkeletonMAEError
 
@@ -21,24 +22,27 @@ def main(argv: list[str] | None = None) -> int:
     ``skeletonmae predict --checkpoint CKPT clips.pkl --layout coco17``.
     """
     from ..fileio import check_output
-    from ..pose import extract_poses, write_pose_pickle
+    from ..pose import describe_clip, extract_poses, terminal_progress, write_pose_pickle
 
     parser = argparse.ArgumentParser(prog="python -m skeletonmae.cli.pose", description=main.__doc__.split("\n")[0])
     parser.add_argument("videos", nargs="+")
     parser.add_argument("--out", required=True, help="annotation pickle to write (layout coco17)")
     parser.add_argument("--label", type=int, default=-1, help="label stored with every clip (default -1: no label)")
-    parser.add_argument("--max-persons", type=int, default=2)
+    parser.add_argument("--max-persons", type=int, default=2, help="person slots in the pickle (default 2)")
+    parser.add_argument("--persons", type=int, default=1, help="people to look for in each frame (default 1; each "
+                        "more costs one more pass of MediaPipe)")
     args = parser.parse_args(argv)
     try:
         check_output(args.out, args.videos)
-        clips = [extract_poses(v, label=args.label, max_persons=args.max_persons) for v in args.videos]
+        clips = [extract_poses(v, label=args.label, max_persons=args.max_persons, persons=args.persons,
+                               progress=terminal_progress(Path(v).name))
+                 for v in args.videos]
         path = write_pose_pickle(clips, args.out)
     except SkeletonMAEError as e:
         print(f"skeletonmae.cli.pose: error: {e}", file=sys.stderr)
         return 2
-    found = [float((c["keypoint_score"][0].max(-1) > 0).mean()) for c in clips]
-    for clip, share in zip(clips, found, strict=True):
-        print(f"{clip['frame_dir']}: {clip['total_frames']} frames, a person in {share:.0%} of them")
+    for clip in clips:
+        print(describe_clip(clip, args.persons))
     print(f"wrote {path}")
     return 0
 
