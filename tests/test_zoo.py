@@ -100,7 +100,8 @@ def test_unknown_name_lists_the_packaged_ones(packaged, penn_clips, tmp_path, mo
     monkeypatch.setenv(SEARCH_ENV, str(packaged.parent))
     assert main(["predict", "--model", "penn_tni", str(penn_clips), "--out", str(tmp_path / "p.json")]) == 2
     err = capsys.readouterr().err
-    assert "no packaged classifier named 'penn_tni'" in err and "penn_tiny" in err and "Traceback" not in err
+    assert "'penn_tni' is neither a file nor the name of a packaged classifier" in err
+    assert "packaged: penn_tiny" in err and "Traceback" not in err
     with pytest.raises(CheckpointError, match="none is installed"):
         load("penn_action", classifiers=[tmp_path])
 

@@ -56,8 +56,9 @@ def classifier_file(source: str | Path, dirs: Sequence[str | Path] | None = None
         return found[str(source)]
     where = ", ".join(str(d) for d in (classifier_dirs() if dirs is None else dirs))
     known = ", ".join(found) if found else f"none is installed (looked in {where}; {SEARCH_ENV} adds folders)"
-    raise CheckpointError(f"no packaged classifier named '{source}'; packaged: {known}. Give one of those names, "
-                          "or a fine-tuning checkpoint (--checkpoint RUN/checkpoints/last.ckpt)")
+    raise CheckpointError(f"'{source}' is neither a file nor the name of a packaged classifier; packaged: {known}. "
+                          "Give one of those names, or the path of a fine-tuning checkpoint "
+                          "(RUN/checkpoints/last.ckpt)")
 
 
 def tested_metrics(run_dir: str | Path) -> dict:
