@@ -73,12 +73,12 @@ def test_card_and_zoo_table_name_the_file_its_accuracy_and_command(tested_run, p
     metrics = json.loads((tested_run / "test" / "metrics.json").read_text())
     card = read_card(packaged)
     assert (card["dataset"], card["layout"], card["split"]) == ("penn_action", "penn13", "test")
-    assert (card["top1"], card["mean_class_acc"], card["test_clips"]) == (
-        metrics["top1"], metrics["mean_class_acc"], 1068)
+    assert (card["top1"], card["mean_class_acc"], card["test_samples"], card["clips_per_sample"]) == (
+        metrics["top1"], metrics["mean_class_acc"], 1068, 1)
     row = next(line for line in (packaged.parent / "README.md").read_text().splitlines()
                if line.startswith("| `penn_tiny`"))
     assert f"`{hashlib.sha256(packaged.read_bytes()).hexdigest()}`" in row
-    assert f"test: {100 * metrics['top1']:.1f} % / {100 * metrics['mean_class_acc']:.1f} % (1068 clips)" in row
+    assert f"test: {100 * metrics['top1']:.1f} % / {100 * metrics['mean_class_acc']:.1f} % (1068 samples)" in row
     assert f"`{COMMAND}` at `abc1234`" in row
 
 

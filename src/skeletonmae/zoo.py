@@ -88,7 +88,8 @@ def package_classifier(run_dir: str | Path, name: str, command: str, commit: str
     metrics = tested_metrics(run_dir)
     hp = ckpt["hyper_parameters"]
     card = {"name": name, "dataset": Path(cfg.data.path).stem, "layout": get_layout(cfg.data.layout).name,
-            "split": metrics.get("split", cfg.data.test_split), "test_clips": metrics.get("num_samples"),
+            "split": metrics.get("split", cfg.data.test_split), "test_samples": metrics.get("num_samples"),
+            "clips_per_sample": metrics.get("test_clips", cfg.data.test_clips),
             "top1": metrics["top1"], "mean_class_acc": metrics["mean_class_acc"], "command": command,
             "commit": commit, "run": str(run_dir)}
     packaged = {"hyper_parameters": {"config": cfg.to_dict(), "in_channels": int(hp["in_channels"]),
@@ -115,7 +116,7 @@ ZOO_HEADER = """# Packaged classifiers
 Fine-tuned SkeletonMAE classifiers to use without training: `skeletonmae predict --model NAME INPUT` or
 `skeletonmae.inference.load("NAME")`. Each was trained by the command in its row at the commit named there and
 packaged by `experiments/package_classifier.py` (weights, config with the layout, class names and its card; no
-optimiser state). Accuracy is on the dataset's test split (top-1 / mean class accuracy, clips tested). The full
+optimiser state). Accuracy is on the dataset's test split (top-1 / mean class accuracy, samples tested). The full
 card is stored in the file (`skeletonmae.zoo.read_card(path)`). Cite the dataset when you use a classifier.
 
 | name | data | layout | accuracy | command | size | sha256 |
@@ -126,7 +127,8 @@ card is stored in the file (`skeletonmae.zoo.read_card(path)`). Cite the dataset
 def zoo_row(path: Path) -> str:
     """The model-zoo table row of a packaged classifier file."""
     c = read_card(path)
-    accuracy = f"{c['split']}: {100 * c['top1']:.1f} % / {100 * c['mean_class_acc']:.1f} % ({c['test_clips']} clips)"
+    accuracy = (f"{c['split']}: {100 * c['top1']:.1f} % / {100 * c['mean_class_acc']:.1f} % "
+                f"({c['test_samples']} samples)")
     return (f"| `{path.stem}` | {c['dataset']} | {c['layout']} | {accuracy} | `{c['command']}` at `{c['commit']}` | "
             f"{path.stat().st_size / 1024:.0f} kB | `{hashlib.sha256(path.read_bytes()).hexdigest()}` |")
 
