@@ -1,7 +1,8 @@
-"""Using a fine-tuned classifier on new pose sequences: ``load`` a checkpoint, ``predict`` on arrays.
+"""Using a fine-tuned classifier on new pose sequences: ``load`` a checkpoint or a packaged classifier, ``predict``
+on arrays.
 
     from skeletonmae.inference import load
-    predictor = load("runs/penn_ft/checkpoints/last.ckpt")
+    predictor = load("runs/penn_ft/checkpoints/last.ckpt")  # or a packaged classifier: load("penn_action")
     result = predictor.predict(keypoint, keypoint_score, img_shape=(480, 640), layout="coco17")
     result["top"]  # [(class name, probability), ...]
 
@@ -11,6 +12,7 @@ K-clip sampling), so arrays in any known layout, in pixels (2D) or in camera uni
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from .data.dataset import config_pipeline
 from .errors import ConfigError, DataError
 from .models.build import class_names, load_checkpoint, load_classifier
 from .skeleton import get_layout
+from .zoo import classifier_file
 
 
 class Predictor:
@@ -96,8 +99,11 @@ class Predictor:
         return self.predict_samples([sample], layout=layout, top_k=top_k)[0]
 
 
-def load(checkpoint: str | Path, device: str | torch.device = "cpu") -> Predictor:
-    """A :class:`Predictor` from a fine-tuning checkpoint (class names stored in it, if any)."""
-    ckpt = load_checkpoint(checkpoint)
+def load(source: str | Path, device: str | torch.device = "cpu",
+         classifiers: Sequence[str | Path] | None = None) -> Predictor:
+    """A :class:`Predictor` from a fine-tuning checkpoint, a packaged classifier file, or the name of a packaged
+    classifier, looked for in the folders ``classifiers`` (default: the package's and those the environment
+    variable SKELETONMAE_CLASSIFIERS names). Class names come from the file, if it stores them."""
+    ckpt = load_checkpoint(classifier_file(source, classifiers))
     model, cfg = load_classifier(ckpt)
     return Predictor(model, cfg, class_names(ckpt), device)

@@ -21,8 +21,10 @@ def cmd_predict(args) -> int:
     from ..errors import DataError
     from ..fileio import atomic_open, check_output
     from ..inference import load
+    from ..zoo import classifier_file
 
-    inputs = [args.checkpoint, args.input] + ([args.score] if args.score else [])
+    model_file = classifier_file(args.model) if args.model else Path(args.checkpoint)
+    inputs = [model_file, args.input] + ([args.score] if args.score else [])
     for out in (args.out, args.timeline_png, args.poses):
         if out is not None:
             check_output(out, inputs)
@@ -35,7 +37,7 @@ def cmd_predict(args) -> int:
                         "array")
     if args.timeline_png and not (is_video or args.window):
         raise DataError(f"{path}: --timeline-png draws the timeline, which a .pkl gets with --window FRAMES; give it")
-    predictor = load(args.checkpoint)
+    predictor = load(model_file)
     layout = args.layout
     clips = []  # annotation dicts a timeline can be made of
     if path.suffix == ".pkl":
@@ -67,8 +69,8 @@ def cmd_predict(args) -> int:
     if labelled:
         acc = np.mean([int(np.argmax(r["scores"])) == r["label"] for r in labelled])
         print(f"top-1 against the file's labels: {acc:.4f} ({len(labelled)} clips)")
-    report = {"checkpoint": str(args.checkpoint), "input": str(path), "class_names": predictor.class_names,
-              "predictions": results}
+    report = {"checkpoint": str(model_file), **({"model": args.model} if args.model else {}), "input": str(path),
+              "class_names": predictor.class_names, "predictions": results}
     window = args.window or (VIDEO_WINDOW if is_video else None)
     if window is not None:
         report["timeline"] = _timeline(predictor, clips, window, args.stride or max(1, window // 2), args, layout)
@@ -126,13 +128,17 @@ def _load_array(path):
 
 def add_predict_parser(sub) -> argparse.ArgumentParser:
     """Add the ``predict`` command to a CLI's subparsers."""
-    p = sub.add_parser("predict", help="classify pose sequences or a video with a fine-tuned checkpoint",
+    p = sub.add_parser("predict", help="classify pose sequences or a video with a fine-tuned or packaged classifier",
                        description="classify an annotation pickle, an array [M, T, V, C] (.npy) or a video (poses "
                        "from MediaPipe, here or in the pose environment .venv-pose, which `make .venv-pose/.installed` "
-                       "builds; SKELETONMAE_POSE_PYTHON names another) with a fine-tuned checkpoint; prints the top-k "
-                       "classes and writes a JSON, for a video with a timeline: sliding windows classified per "
-                       "tracked person")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
+                       "builds; SKELETONMAE_POSE_PYTHON names another) with a fine-tuned checkpoint or a packaged "
+                       "classifier; prints the top-k classes and writes a JSON, for a video with a timeline: sliding "
+                       "windows classified per tracked person")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", metavar="CKPT", help="a fine-tuning checkpoint (RUN/checkpoints/last.ckpt)")
+    model.add_argument("--model", metavar="NAME", help="a packaged classifier, to use without training (the "
+                       "package's, see skeletonmae/classifiers/README.md, and those in the folders the environment "
+                       "variable SKELETONMAE_CLASSIFIERS names), or a packaged classifier file")
     p.add_argument("input", help=".pkl, .npy or a video file")
     p.add_argument("--layout", help="layout of the input (default: the one the model was trained on)")
     p.add_argument("--split", help="split of a .pkl input (default: every clip)")
