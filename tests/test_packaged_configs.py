@@ -1,5 +1,8 @@
 """Every packaged config parses, builds its models and takes one pre-training and one fine-tuning step on a
-small generated pickle of the config's layout and kind (the large datasets are not available here)."""
+small generated pickle of the config's layout and kind (the large datasets are not available here); the configs of
+the real sets here start fine-tuning from the packaged encoder of their modality."""
+
+import json
 
 import pytest
 import torch
@@ -40,3 +43,18 @@ def test_config_builds_and_steps(name, tmp_path):
     assert torch.isfinite(loss)
     x, _, _ = next(iter(dm.test_dataloader()))
     assert x.shape[1] == 2
+
+
+@pytest.mark.parametrize("name, encoder", [("penn_action", "coco17_2d"), ("jhmdb14", "coco17_2d"),
+                                           ("nw_ucla", "kinect20_3d"), ("utkinect", "kinect20_3d"),
+                                           ("florence3d", "kinect20_3d")])
+def test_finetune_with_a_packaged_config_starts_from_the_packaged_encoder(name, encoder, tmp_path, capsys):
+    """`skeletonmae finetune --config NAME`, no flag: the installed encoder of the set's modality is loaded."""
+    from skeletonmae.cli import main
+
+    out = tmp_path / "run"
+    assert main(["finetune", "--config", name, "--out", str(out), "finetune.epochs=1", "finetune.warmup_epochs=0",
+                 "finetune.test=false", "trainer.limit_train_batches=1", "trainer.progress=false",
+                 "data.num_workers=0"]) == 0
+    assert json.loads((out / "run.json").read_text())["pretrained"] == f"packaged {encoder}"
+    assert f"packaged encoder '{encoder}'" in capsys.readouterr().err
