@@ -201,14 +201,19 @@ def _check_sampling(stride: int, max_frames: int | None) -> None:
         raise ConfigError(f"max_frames must be None or an int >= 1, got {max_frames!r}")
 
 
-def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | None:
-    """The number of frames :func:`read_video_frames` will yield, from the container's count (may be None)."""
+def _container_property(path: Path, name: str) -> float:
+    """A property the video container declares (OpenCV's ``CAP_PROP_<name>``), 0 when it cannot be read."""
     cv2 = _import_cv2()
     cap = cv2.VideoCapture(str(path))
     try:
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        return float(cap.get(getattr(cv2, f"CAP_PROP_{name}"))) if cap.isOpened() else 0.0
     finally:
         cap.release()
+
+
+def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | None:
+    """The number of frames :func:`read_video_frames` will yield, from the container's count (may be None)."""
+    count = int(_container_property(path, "FRAME_COUNT"))
     if count <= 0:
         return max_frames
     kept = -(-count // stride)
@@ -217,12 +222,7 @@ def _expected_frames(path: Path, stride: int, max_frames: int | None) -> int | N
 
 def _frame_rate(path: Path) -> float | None:
     """The container's frames per second, or None when it does not say."""
-    cv2 = _import_cv2()
-    cap = cv2.VideoCapture(str(path))
-    try:
-        fps = float(cap.get(cv2.CAP_PROP_FPS)) if cap.isOpened() else 0.0
-    finally:
-        cap.release()
+    fps = _container_property(path, "FPS")
     return fps if np.isfinite(fps) and fps > 0 else None
 
 
