@@ -155,6 +155,25 @@ def test_ssl_persons_interact_with_mean_fusion():
     assert clf(x).shape == (1, 5)
 
 
+def test_strl_spatial_is_eq_3_and_4_as_written():
+    """The folded product of STRLayer.spatial equals SM(H) W + H W_res with SM(H) = Repeat(SP(G_E(A, H)); V) + H."""
+    torch.manual_seed(0)
+    cfg = load_config(None, ["data.clip_len=16"])
+    clf = build_classifier(cfg, 2, 5).double()
+    layer, graph = clf.layers[0], clf.encoder.graph
+    h = torch.randn(2, 2, 16, 17, 64, dtype=torch.float64, requires_grad=True)
+    present = torch.ones(2, 2, 16, dtype=torch.bool)
+    present[1, 1] = False
+    sm = layer.sm(h, present, graph).unsqueeze(3) + h  # Eq. 3
+    reference = layer.w(sm) + layer.residual(h)  # Eq. 4 before the ReLU
+    folded = layer.spatial(h, present, graph)
+    torch.testing.assert_close(folded, reference)
+    g_ref = torch.autograd.grad(reference.square().sum(), [h, layer.w.weight, layer.residual.weight])
+    g_new = torch.autograd.grad(folded.square().sum(), [h, layer.w.weight, layer.residual.weight])
+    for a, b in zip(g_new, g_ref, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_ssl_output_shape_with_strides():
     cfg = load_config(None, ["data.clip_len=33", "classifier.strl_layers=4"])
     clf = build_classifier(cfg, 3, 7)

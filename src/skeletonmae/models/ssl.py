@@ -43,7 +43,8 @@ from .encoder import JointEncoder
 
 
 class SpatialModelling(nn.Module):
-    """SM (Eq. 3) with the person interaction: [N, P, T, V, D] -> [N, P, T, V, D], G_E given per call."""
+    """The global context of SM (Eq. 3), SP(G_E(A, H)) with the person interaction: [N, P, T, V, D] ->
+    [N, P, T, D], G_E given per call. SM(H) = Repeat(context; V) ⊕ H is formed inside Eq. 4 (STRLayer)."""
 
     def __init__(self, person_fusion: str = "mean"):
         super().__init__()
@@ -57,7 +58,7 @@ class SpatialModelling(nn.Module):
             count = present.sum(dim=1, keepdim=True).unsqueeze(-1)  # [N, 1, T, 1]
             others = (pooled.sum(dim=1, keepdim=True) - pooled) / (count - 1).clamp_min(1)
             pooled = pooled + others * present.unsqueeze(-1)
-        return pooled.unsqueeze(3) + h  # Repeat(SP(...); V) ⊕ H
+        return pooled
 
 
 class STRLayer(nn.Module):
@@ -77,10 +78,18 @@ class STRLayer(nn.Module):
                                                dropout=config.dropout)
         self.stride = stride
 
+    def spatial(self, h: torch.Tensor, present: torch.Tensor, graph: GraphNet) -> torch.Tensor:
+        """Eq. 4 before its ReLU, SM(H) W + H W_res, [N, P, T, V, D]. With SM(H) = Repeat(context; V) ⊕ H
+        (Eq. 3) the sum is H (W + W_res) + (b + b_res) + Repeat(context W; V): one product over the
+        [N, P, T, V, D] features instead of two, and no [N, P, T, V, D] sum for SM."""
+        context = self.sm(h, present, graph)  # [N, P, T, D]
+        w, res = self.w, self.residual
+        y = nn.functional.linear(h, w.weight + res.weight, w.bias + res.bias)
+        return y + nn.functional.linear(context, w.weight).unsqueeze(3)
+
     def forward(self, h: torch.Tensor, present: torch.Tensor, graph: GraphNet) -> tuple[torch.Tensor, torch.Tensor]:
         n, p, t, v, d = h.shape
-        y = self.w(self.sm(h, present, graph)) + self.residual(h)  # [N, P, T, V, D]
-        y = y.reshape(n * p, t, v, d).permute(0, 3, 1, 2)  # [N·P, D, T, V]
+        y = self.spatial(h, present, graph).reshape(n * p, t, v, d).permute(0, 3, 1, 2)  # [N·P, D, T, V]
         y = torch.relu(self.temporal(torch.relu(self.norm(y))))
         t2 = y.shape[2]
         if self.stride > 1:  # a person is present in a strided frame if in any frame of its window
