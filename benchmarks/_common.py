@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -78,41 +78,35 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def time_repeats(step: Callable[[], object], steps: int, repeats: int, warmup: int) -> list[float]:
-    """Seconds per call of ``step``: ``warmup`` calls untimed, then ``repeats`` timings of ``steps`` calls each."""
-    for _ in range(warmup):
+
+
+def timed_block(step: Callable[[], object], steps: int) -> dict:
+    """One round's block: ``steps`` calls of ``step``, their wall and process CPU seconds, and the load average
+    (1 min) when the block ended. CPU time counts every thread of this process, so cpu_s / wall_s shows how
+    many cores the block actually got."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(steps):
         step()
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        out.append((time.perf_counter() - t0) / steps)
-    return out
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return {"steps": steps, "wall_s": wall, "cpu_s": cpu, "load1": os.getloadavg()[0]}
 
 
-def summary(seconds_per_call: list[float], items_per_call: int) -> dict:
-    """Median / best / worst rate (items/s) over the repeats, plus the median seconds per call."""
-    med = statistics.median(seconds_per_call)
-    return {
-        "items_per_s": items_per_call / med,
-        "items_per_s_best": items_per_call / min(seconds_per_call),
-        "items_per_s_worst": items_per_call / max(seconds_per_call),
-        "ms_per_call": 1e3 * med,
-        "repeats": len(seconds_per_call),
-    }
+def serve_blocks(blocks: dict[str, Callable[[], object]], info: dict) -> None:
+    """The other side of an interleaved benchmark run in another process: print ``info`` as one JSON line,
+    then answer each stdin line ``NAME STEPS`` with one JSON line of :func:`timed_block` of ``blocks[NAME]``,
+    until ``quit`` or the end of stdin. An unknown name is answered with ``{"error": ...}``."""
+    print(json.dumps(info), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        name, steps = words[0], int(words[1]) if len(words) > 1 else 1
+        reply = timed_block(blocks[name], steps) if name in blocks else {"error": f"unknown block {name!r}"}
+        print(json.dumps(reply), flush=True)
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5, warmup: int = 2) -> dict:
-    """This machine's dense fp32 matmul rate (GFLOP/s), n x n by n x n, at the current torch threads."""
-    import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = torch.empty(n, n)
-    sec = time_repeats(lambda: torch.mm(a, b, out=out), steps=max(1, 4096 // n), repeats=repeats, warmup=warmup)
-    flops = 2 * n**3
-    return {"n": n, "gflops": flops / statistics.median(sec) / 1e9, "gflops_best": flops / min(sec) / 1e9,
-            "repeats": repeats}
+
 
 
 def count_flops(fn: Callable[[], object]) -> int:

@@ -1,9 +1,11 @@
 """The peer: MMAction2's ST-GCN++ (PYSKL config ``stgcn++``, COCO-17), timed like ours in speed.py.
 
-Runs in benchmarks/.venv-peer (bash benchmarks/setup_peer.sh), never in the main venv: speed.py starts it
-with the same threads and environment (so the same allocator) and reads the JSON line it prints last.
+Runs in benchmarks/.venv-peer (bash benchmarks/setup_peer.sh), never in the main venv. speed.py starts it with
+``--serve`` and the same threads and environment (so the same allocator): it prints one JSON line about the
+model (parameters, FLOPs, versions, machine), then times blocks of steps on request (``train K``, ``infer1 K``,
+``inferN K``; _common.serve_blocks), in turns with speed.py's own blocks, so both see the same machine load.
 
-    benchmarks/.venv-peer/bin/python benchmarks/peer_stgcnpp.py --batch 16 --clip-len 64 --threads 2
+    benchmarks/.venv-peer/bin/python benchmarks/peer_stgcnpp.py --serve --batch 16 --clip-len 64 --threads 2
     benchmarks/.venv-peer/bin/python benchmarks/peer_stgcnpp.py --check   # builds it and takes one step
 
 Model: backbone STGCN(graph_cfg=dict(layout='coco', mode='spatial'), gcn_adaptive='init', gcn_with_res=True,
@@ -16,12 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import types
 
 import torch
 import torch.nn.functional as F
-from _common import count_flops, machine_info, summary, time_repeats
+from _common import count_flops, machine_info, serve_blocks
 
 
 def stub_missing_modules() -> None:
@@ -69,7 +70,7 @@ def versions() -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=16, help="training batch")
     ap.add_argument("--clip-len", type=int, default=64)
@@ -77,64 +78,55 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--channels", type=int, default=3, help="PYSKL 2D input: x, y, score")
     ap.add_argument("--num-classes", type=int, default=60)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--steps", type=int, default=5, help="training steps per timed repeat")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--infer-batch", type=int, default=64)
-    ap.add_argument("--no-inference", action="store_true")
-    ap.add_argument("--check", action="store_true", help="build and take one tiny step, then exit")
+    ap.add_argument("--infer-batch", type=int, default=64, help="batch of the inferN block")
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--serve", action="store_true", help="time blocks of steps asked for on stdin")
+    mode.add_argument("--check", action="store_true", help="build and take one tiny step, then exit")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     if args.check:
-        args.batch, args.clip_len, args.steps, args.repeats, args.warmup, args.no_inference = 2, 16, 1, 1, 0, True
+        args.batch, args.clip_len = 2, 16
     torch.manual_seed(0)
 
-    model = STGCNPlusPlus(args.num_classes, args.channels)
-    params = sum(p.numel() for p in model.parameters())
+    model = STGCNPlusPlus(args.num_classes, args.channels).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     shape = (args.batch, args.persons, args.clip_len, 17, args.channels)
     x = torch.randn(shape)  # every person present in every frame
     y = torch.randint(0, args.num_classes, (args.batch,))
 
-    def forward_backward() -> torch.Tensor:
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss
+    def forward_backward() -> None:
+        F.cross_entropy(model(x), y).backward()
 
     def train_step() -> None:
         opt.zero_grad(set_to_none=True)
         forward_backward()
         opt.step()
 
-    model.train()
-    t0 = time.perf_counter()
-    train = summary(time_repeats(train_step, args.steps, args.repeats, args.warmup), args.batch)
-    report = {
-        "model": "ST-GCN++ (MMAction2)",
-        "params": params,
-        "input_shape": list(shape),
-        "versions": versions(),
-        "machine": machine_info(),
-        "train": {"clips_per_s": train.pop("items_per_s"), "clips_per_s_best": train.pop("items_per_s_best"),
-                  "clips_per_s_worst": train.pop("items_per_s_worst"), "steps_per_repeat": args.steps,
-                  "warmup_steps": args.warmup, **train},
-    }
-    report["train_flops_per_clip"] = count_flops(forward_backward) / args.batch
+    def inference(n: int):
+        xi = torch.randn(n, *shape[1:])
+
+        def step() -> None:
+            model.eval()
+            with torch.inference_mode():
+                model(xi)
+            model.train()
+
+        return step
+
+    train_step()
+    if args.check:
+        print(json.dumps({"check": "ok"}), flush=True)
+        return
+    info = {"model": "ST-GCN++ (MMAction2)", "params": sum(p.numel() for p in model.parameters()),
+            "input_shape": list(shape), "versions": versions(), "machine": machine_info(),
+            "train_flops_per_clip": count_flops(forward_backward) / args.batch}
     opt.zero_grad(set_to_none=True)
     model.eval()
     with torch.no_grad():
-        report["forward_flops_per_clip"] = count_flops(lambda: model(x)) / args.batch
-    if not args.no_inference:
-        report["inference"] = {}
-        with torch.inference_mode():
-            for n, steps in ((1, 20), (args.infer_batch, 2)):
-                xi = torch.randn(n, *shape[1:])
-                s = summary(time_repeats(lambda xi=xi: model(xi), steps, args.repeats, args.warmup), n)
-                report["inference"][f"batch{n}"] = {"clips_per_s": s["items_per_s"], "ms_per_batch": s["ms_per_call"]}
-    report["wall_s"] = time.perf_counter() - t0
-    print(json.dumps(report), flush=True)
-    return report
+        info["forward_flops_per_clip"] = count_flops(lambda: model(x)) / args.batch
+    model.train()
+    serve_blocks({"train": train_step, "infer1": inference(1), "inferN": inference(args.infer_batch)}, info)
 
 
 if __name__ == "__main__":

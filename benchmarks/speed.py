@@ -1,24 +1,30 @@
-"""Speed: training-step throughput, inference latency / throughput and FLOPs, side by side with the peer.
+"""Speed: training-step throughput, inference latency / throughput and FLOPs, side by side with the peer, in
+interleaved rounds so that the ratio survives a busy machine.
 
 What is measured (eager PyTorch, fp32, CPU, the threads and allocator of this process):
 
 - training throughput (clips/s) of one optimiser step = forward + backward + step, for SkeletonMAE
   pre-training (SkeletonMAE, Adam) and SSL fine-tuning (build_classifier, SGD + label smoothing), at
   the paper's shapes (T = 64, V = 17, P = 2 persons both present, D = 64, L_D = 3, M = 3, batch 16) and the
-  demo's (T = 32, P = 2, batch 32); warm-up steps are excluded, the rate is the median over repeats;
+  demo's (T = 32, P = 2, batch 32);
 - inference of the SSL classifier at the paper's shape: latency at batch 1, throughput at batch 64;
-- FLOPs per clip (torch.utils.flop_counter.FlopCounterMode: matmul / conv only, a lower bound) of a forward
-  pass and of a training step (forward + backward), and the achieved GFLOP/s as a fraction of this
-  machine's dense fp32 matmul rate, measured in the same run;
-- the peer, MMAction2's ST-GCN++ (benchmarks/peer_stgcnpp.py in benchmarks/.venv-peer), at the same
-  shapes, threads and environment, and our ratio to it.
+- the peer, MMAction2's ST-GCN++ (benchmarks/peer_stgcnpp.py --serve in benchmarks/.venv-peer, a process of
+  its own), at the same shapes, threads and environment;
+- this machine's dense fp32 matmul rate, and FLOPs per clip (torch.utils.flop_counter.FlopCounterMode:
+  matmul / conv only, a lower bound), so each step's achieved GFLOP/s is a share of the matmul rate.
 
-    .venv/bin/python benchmarks/speed.py                 # full run (~10 min on 2 idle cores)
+How: every timed thing is a *block* of about ``--block-seconds`` (ours, the peer's, the matmul's, in turns:
+ABCAB C...). ``--rounds`` rounds run each block once, so a load that comes and goes hits all of them alike.
+Each round gives a rate per block, a ratio ours / peer and a share of the matmul rate measured in that
+round; a row reports their medians, and the ratio's spread (interquartile range / median). When the spread
+exceeds ``--tolerance`` the rounds disagree and the table says so instead of printing a ratio. Each block
+records its process CPU time and the load average, so a run shows how many cores it actually got.
+
+    .venv/bin/python benchmarks/speed.py                 # full run (~4 min on 2 idle cores)
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 .venv/bin/python benchmarks/speed.py
     .venv/bin/python benchmarks/speed.py --quick --no-peer --out /tmp/bench   # smoke test, meaningless numbers
 
-Writes ``speed.json`` and ``speed.md`` to ``--out`` (default benchmarks/results). Run it on a quiet machine:
-the load average at start is recorded so a busy run can be spotted.
+Writes ``speed.json`` and ``speed.md`` to ``--out`` (default benchmarks/results).
 """
 
 from __future__ import annotations
@@ -26,9 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
+import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -39,11 +50,9 @@ from _common import (
     git_commit,
     machine_info,
     machine_markdown,
-    matmul_gflops,
     now,
-    summary,
     table,
-    time_repeats,
+    timed_block,
     write_results,
 )
 
@@ -54,6 +63,9 @@ from skeletonmae.models.skeletonmae import SkeletonMAE
 NUM_CLASSES = 60  # NTU-60, as the peer's head
 PEER_PYTHON = HERE / ".venv-peer" / "bin" / "python"
 PEER_STAMP = HERE / ".venv-peer" / ".installed"
+PEER = "ST-GCN++ (MMAction2, peer)"
+# block name -> model name of the rows
+MODELS = {"pretrain": "SkeletonMAE pre-training", "finetune": "SSL fine-tuning", "peer": PEER}
 
 # name -> (config overrides, batch). Defaults of the config are the paper's (D = 64, L_D = 3, M = 3, P = 2).
 SHAPES = {
@@ -61,6 +73,10 @@ SHAPES = {
                "classifier.strl_layers=3"], 16),
     "demo": (["data.clip_len=32", "data.num_persons=2"], 32),
 }
+QUICK_SHAPE = (["data.clip_len=8", "data.num_persons=2", "encoder.dim=16", "encoder.layers=1",
+                "classifier.strl_layers=1", "classifier.head_hidden=16"], 2)
+
+Block = Callable[[int], dict]  # steps -> timed_block's record
 
 
 def clips(cfg, batch: int, in_channels: int, v: int = 17) -> torch.Tensor:
@@ -69,7 +85,13 @@ def clips(cfg, batch: int, in_channels: int, v: int = 17) -> torch.Tensor:
     return torch.where(x == 0, torch.full_like(x, 1e-3), x)
 
 
-def bench_pretrain(cfg, batch: int, a) -> dict:
+def build_ft(cfg, in_channels: int):
+    torch.manual_seed(0)
+    return build_classifier(cfg, in_channels, NUM_CLASSES)
+
+
+def pretrain_step(cfg, batch: int) -> tuple[Callable[[], None], dict]:
+    """PretrainTask's training step + Adam + the EMA hook, and the model's facts (parameters, FLOPs)."""
     in_channels = 2 + int(cfg.data.use_score)
     torch.manual_seed(0)
     model = SkeletonMAE(cfg.encoder, cfg.mae, in_channels).train()
@@ -78,31 +100,24 @@ def bench_pretrain(cfg, batch: int, a) -> dict:
     x = clips(cfg, batch, in_channels)
 
     def forward_backward():
-        loss = model(x, generator=gen)["loss"]
-        loss.backward()
+        model(x, generator=gen)["loss"].backward()
 
-    def step():  # PretrainTask.training_step + optimiser + the EMA hook
+    def step():
         opt.zero_grad(set_to_none=True)
         forward_backward()
         opt.step()
         model.update_target()
 
-    out = summary(time_repeats(step, a.steps, a.repeats, a.warmup), batch)
-    opt.zero_grad(set_to_none=True)
-    out["train_flops_per_clip"] = count_flops(forward_backward) / batch
+    facts = {"train_flops_per_clip": count_flops(forward_backward) / batch}
     opt.zero_grad(set_to_none=True)
     with torch.no_grad():
-        out["forward_flops_per_clip"] = count_flops(lambda: model(x, generator=gen)) / batch
-    out["params"] = sum(p.numel() for p in model.parameters())
-    return out
+        facts["forward_flops_per_clip"] = count_flops(lambda: model(x, generator=gen)) / batch
+    facts["params"] = sum(p.numel() for p in model.parameters())
+    return step, facts
 
 
-def build_ft(cfg, in_channels: int):
-    torch.manual_seed(0)
-    return build_classifier(cfg, in_channels, NUM_CLASSES)
-
-
-def bench_finetune(cfg, batch: int, a) -> dict:
+def finetune_step(cfg, batch: int) -> tuple[Callable[[], None], dict]:
+    """FinetuneTask's training step (label smoothing) + SGD, and the model's facts (parameters, FLOPs)."""
     in_channels = 2 + int(cfg.data.use_score)
     model = build_ft(cfg, in_channels).train()
     f = cfg.finetune
@@ -112,35 +127,100 @@ def bench_finetune(cfg, batch: int, a) -> dict:
     y = torch.randint(0, NUM_CLASSES, (batch,))
 
     def forward_backward():
-        loss = F.cross_entropy(model(x), y, label_smoothing=f.label_smoothing)
-        loss.backward()
+        F.cross_entropy(model(x), y, label_smoothing=f.label_smoothing).backward()
 
-    def step():  # FinetuneTask.training_step + optimiser
+    def step():
         opt.zero_grad(set_to_none=True)
         forward_backward()
         opt.step()
 
-    out = summary(time_repeats(step, a.steps, a.repeats, a.warmup), batch)
+    facts = {"train_flops_per_clip": count_flops(forward_backward) / batch}
     opt.zero_grad(set_to_none=True)
-    out["train_flops_per_clip"] = count_flops(forward_backward) / batch
     model.eval()
     with torch.no_grad():
-        out["forward_flops_per_clip"] = count_flops(lambda: model(x)) / batch
-    out["params"] = sum(p.numel() for p in model.parameters())
-    return out
+        facts["forward_flops_per_clip"] = count_flops(lambda: model(x)) / batch
+    model.train()
+    facts["params"] = sum(p.numel() for p in model.parameters())
+    return step, facts
 
 
-def bench_inference(cfg, a) -> dict:
-    in_channels = 2 + int(cfg.data.use_score)
-    model = build_ft(cfg, in_channels).eval()
-    out = {}
-    with torch.inference_mode():
-        for n, steps in ((1, a.infer_steps_b1), (a.infer_batch, a.infer_steps_bn)):
-            x = clips(cfg, n, in_channels)
-            s = summary(time_repeats(lambda x=x: model(x), steps, a.repeats, a.warmup), n)
-            out[f"batch{n}"] = {"clips_per_s": s["items_per_s"], "ms_per_batch": s["ms_per_call"],
-                                "ms_per_batch_best": 1e3 * n / s["items_per_s_best"], "repeats": s["repeats"]}
-    return out
+def inference_step(cfg, batch: int) -> Callable[[], None]:
+    """One eval-mode forward of the SSL classifier at ``batch`` clips, under inference_mode."""
+    model = build_ft(cfg, 2 + int(cfg.data.use_score)).eval()
+    x = clips(cfg, batch, 2 + int(cfg.data.use_score))
+
+    def step():
+        with torch.inference_mode():
+            model(x)
+
+    return step
+
+
+def matmul_step(n: int) -> Callable[[], None]:
+    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    return lambda: torch.mm(a, b, out=out)
+
+
+def local(step: Callable[[], None]) -> Block:
+    return lambda steps: timed_block(step, steps)
+
+
+class PeerProcess:
+    """The peer in a process of its own (peer_stgcnpp.py --serve): ``info`` about the model, then one timed
+    block per :meth:`block` call. Lines that are not JSON (library warnings) are skipped."""
+
+    def __init__(self, cfg, batch: int, a):
+        self.command = [str(PEER_PYTHON), str(HERE / "peer_stgcnpp.py"), "--serve", "--batch", str(batch),
+                        "--clip-len", str(cfg.data.clip_len), "--persons", str(cfg.data.num_persons),
+                        "--num-classes", str(NUM_CLASSES), "--threads", str(torch.get_num_threads()),
+                        "--infer-batch", str(a.infer_batch)]
+        self.timeout = a.peer_timeout
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        # same environment: OMP_NUM_THREADS and LD_PRELOAD (the allocator) are inherited
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, text=True, env=dict(os.environ))
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.info = self._reply()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def _reply(self) -> dict:
+        while True:
+            try:
+                line = self.lines.get(timeout=self.timeout)
+            except queue.Empty:
+                raise RuntimeError(f"the peer gave no answer in {self.timeout:.0f} s") from None
+            if not line:
+                self.stderr.seek(0)
+                tail = "\n".join(self.stderr.read().strip().splitlines()[-25:])
+                raise RuntimeError(f"the peer exited ({self.proc.wait()}):\n{tail}")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def block(self, name: str) -> Block:
+        def run(steps: int) -> dict:
+            self.proc.stdin.write(f"{name} {steps}\n")
+            self.proc.stdin.flush()
+            reply = self._reply()
+            if "error" in reply:
+                raise RuntimeError(f"the peer refused block {name!r}: {reply['error']}")
+            return reply
+
+        return run
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+        self.stderr.close()
 
 
 def ensure_peer(log: list[str]) -> str | None:
@@ -159,56 +239,94 @@ def ensure_peer(log: list[str]) -> str | None:
     return None
 
 
-def run_peer(cfg, batch: int, a, inference: bool) -> dict:
-    cmd = [str(PEER_PYTHON), str(HERE / "peer_stgcnpp.py"), "--batch", str(batch),
-           "--clip-len", str(cfg.data.clip_len), "--persons", str(cfg.data.num_persons),
-           "--num-classes", str(NUM_CLASSES), "--threads", str(torch.get_num_threads()),
-           "--steps", str(a.steps), "--repeats", str(a.repeats), "--warmup", str(a.warmup),
-           "--infer-batch", str(a.infer_batch)]
-    if not inference:
-        cmd.append("--no-inference")
-    try:  # same environment: OMP_NUM_THREADS, LD_PRELOAD (allocator) are inherited
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.peer_timeout, env=dict(os.environ))
-    except (OSError, subprocess.SubprocessError) as e:
-        return {"status": "failed", "reason": f"{type(e).__name__}: {e}", "command": " ".join(cmd)}
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if r.returncode != 0 or not lines:
-        tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-25:])
-        return {"status": "failed", "reason": f"exit {r.returncode}: {tail}", "command": " ".join(cmd)}
-    return {"status": "ok", **json.loads(lines[-1]), "command": " ".join(cmd)}
+def steps_per_block(block: Block, seconds: float, warmup: int) -> int:
+    """Steps that take about ``seconds``, from the last of ``warmup`` untimed single steps (at least 1)."""
+    rec = None
+    for _ in range(max(1, warmup)):
+        rec = block(1)
+    return max(1, round(seconds / max(rec["wall_s"], 1e-6)))
 
 
-def achieved(row: dict, peak: float) -> None:
-    """Achieved GFLOP/s of training (counted FLOPs x clips/s) and its share of the matmul rate."""
-    g = row["train_flops_per_clip"] * row["clips_per_s"] / 1e9
-    row["achieved_gflops"], row["fraction_of_matmul"] = g, g / peak
+def interleave(blocks: dict[str, Block], steps: dict[str, int], rounds: int) -> list[dict[str, dict]]:
+    """``rounds`` rounds; each runs every block once, in the same order: one record per block and round."""
+    out = []
+    for r in range(rounds):
+        out.append({name: block(steps[name]) for name, block in blocks.items()})
+        print(f"  round {r + 1}/{rounds} " + " ".join(f"{n} {rec['wall_s']:.2f}s" for n, rec in out[-1].items()),
+              flush=True)
+    return out
+
+
+def rate(rec: dict, items_per_step: float) -> float:
+    return items_per_step * rec["steps"] / rec["wall_s"]
+
+
+def spread(values: list[float]) -> dict:
+    """Median, range and the interquartile range relative to the median of per-round values."""
+    med = statistics.median(values)
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [med] * 3
+    return {"median": med, "min": min(values), "max": max(values), "iqr_over_median": (q[2] - q[0]) / med,
+            "per_round": values}
+
+
+def row_of(name: str, shape: str, rounds: list[dict[str, dict]], batch: int, facts: dict,
+           matmul_flops: float) -> dict:
+    """Clips/s, cores used and share of the matmul rate of one block over the rounds (medians)."""
+    recs = [r[name] for r in rounds]
+    clips_s = [rate(x, batch) for x in recs]
+    shares = [rate(x, batch) * facts["train_flops_per_clip"] / rate(r["matmul"], matmul_flops)
+              for x, r in zip(recs, rounds, strict=True)]
+    med = statistics.median(clips_s)
+    return {"model": MODELS[name], "shape": shape, "batch": batch, **facts, "clips_per_s": med,
+            "clips_per_s_best": max(clips_s), "clips_per_s_worst": min(clips_s),
+            "cores_used": statistics.median(x["cpu_s"] / x["wall_s"] for x in recs),
+            "achieved_gflops": med * facts["train_flops_per_clip"] / 1e9,
+            "fraction_of_matmul": statistics.median(shares), "rounds": len(recs)}
+
+
+def ratio_to_peer(ours: str, rounds: list[dict[str, dict]], tolerance: float) -> dict:
+    """Ours / peer clips/s per round (same batch both), its median and spread, and whether the rounds agree."""
+    s = spread([rate(r[ours], 1) / rate(r["peer"], 1) for r in rounds])
+    return {**s, "tolerance": tolerance, "agree": s["iqr_over_median"] <= tolerance}
 
 
 def markdown(report: dict) -> str:
-    mm = report["matmul"]
-    quick = "**QUICK MODE: tiny shapes, 1 repeat: these numbers mean nothing.**\n\n" if report["quick"] else ""
+    quick = "**QUICK MODE: tiny shapes, 2 short rounds: these numbers mean nothing.**\n\n" if report["quick"] else ""
+    st = report["settings"]
+    load = report["load1_during_run"]
     s = ["# Speed (CPU, eager, fp32)",
          f"{quick}Written by `{report['command']}` at {report['time']} (commit {report['git']['commit'][:10]}"
          f"{', dirty' if report['git']['dirty'] else ''}) in {report['wall_s']:.0f} s.",
          machine_markdown(report["machine"]).strip(),
-         f"Dense fp32 matmul ({mm['n']}x{mm['n']}): {mm['gflops']:.1f} GFLOP/s (median), {mm['gflops_best']:.1f} best.",
-         "## Training step (forward + backward + optimiser step), clips/s, median over repeats"]
+         f"{st['rounds']} interleaved rounds per shape, blocks of ~{st['block_seconds']} s (ours, the peer and a "
+         f"{st['matmul_n']}x{st['matmul_n']} fp32 matmul in turns); load average (1 min) during the run "
+         f"{load[0]:.2f}-{load[1]:.2f}. Dense fp32 matmul: {report['matmul_gflops']:.1f} GFLOP/s (median of rounds).",
+         "## Training step (forward + backward + optimiser step), clips/s, median over rounds"]
     rows = []
     for r in report["train"]:
+        ratio = r.get("ratio_to_peer")
+        if ratio is None:
+            cell = spread_cell = None
+        else:
+            spread_cell = f"{100 * ratio['iqr_over_median']:.0f} %"
+            cell = f"{ratio['median']:.3g}" if ratio["agree"] else \
+                f"rounds disagree ({spread_cell} > {100 * ratio['tolerance']:.0f} %)"
         rows.append([r["model"], r["shape"], "x".join(map(str, r["input_shape"])), r["params"], r["clips_per_s"],
-                     f"{r['clips_per_s_worst']:.3g}-{r['clips_per_s_best']:.3g}", r["forward_flops_per_clip"] / 1e9,
-                     r["train_flops_per_clip"] / 1e9, r["achieved_gflops"], 100 * r["fraction_of_matmul"],
-                     r.get("ratio_to_peer")])
+                     f"{r['clips_per_s_worst']:.3g}-{r['clips_per_s_best']:.3g}", r["cores_used"],
+                     r["forward_flops_per_clip"] / 1e9, r["train_flops_per_clip"] / 1e9, r["achieved_gflops"],
+                     100 * r["fraction_of_matmul"], cell, spread_cell])
     s.append(table(["model", "shape", "input N x P x T x V x C", "params", "clips/s", "range (worst-best)",
-                    "fwd GFLOP/clip", "train GFLOP/clip", "achieved GFLOP/s", "% of matmul", "ours / peer"], rows))
-    s.append("FLOPs: FlopCounterMode counts matmul / conv / bmm only (element-wise work, norms and activations "
-             "count 0), so achieved GFLOP/s is a lower bound of the work done. The peer takes C = 3 (x, y, score) "
-             "as in PYSKL, ours C = 2 (x, y) as in the paper. Our steps are the Lightning tasks' steps without "
-             "the Trainer (no logging / hooks overhead), as is the peer's.")
-    s.append("## Inference (SSL classifier and peer, eval mode, inference_mode)")
-    rows = [[r["model"], r["shape"], b.removeprefix("batch"), r[b]["ms_per_batch"], r[b]["clips_per_s"]]
-            for r in report["inference"] for b in r if b.startswith("batch")]
-    s.append(table(["model", "shape", "batch", "ms / batch (median)", "clips/s"], rows))
+                    "cores used", "fwd GFLOP/clip", "train GFLOP/clip", "achieved GFLOP/s", "% of matmul",
+                    "ours / peer", "ratio spread (IQR / median)"], rows))
+    s.append("Each round gives a rate per block; `% of matmul` divides the achieved GFLOP/s by the matmul rate of "
+             "the same round, `ours / peer` the two rates of the same round. FLOPs: FlopCounterMode counts "
+             "matmul / conv / bmm only (element-wise work, norms and activations count 0), so achieved GFLOP/s "
+             "is a lower bound of the work done. The peer takes C = 3 (x, y, score) as in PYSKL, ours C = 2 "
+             "(x, y) as in the paper. Our steps are the Lightning tasks' steps without the Trainer (no logging "
+             "/ hooks overhead), as is the peer's. `cores used` = process CPU time / wall time of the blocks.")
+    s.append("## Inference (SSL classifier and peer, eval mode, inference_mode), median over rounds")
+    rows = [[r["model"], r["shape"], r["batch"], r["ms_per_batch"], r["clips_per_s"]] for r in report["inference"]]
+    s.append(table(["model", "shape", "batch", "ms / batch", "clips/s"], rows))
     peer = report["peer"]
     s.append("## Peer")
     if peer["status"] == "ok":
@@ -219,81 +337,107 @@ def markdown(report: dict) -> str:
     return "\n\n".join(x.strip("\n") for x in s) + "\n"
 
 
+def measure_shape(shape: str, overrides: list[str], batch: int, first: bool, peer: dict, a) -> tuple[list, list, list]:
+    """Interleaved rounds of one shape: training rows, inference rows and the raw rounds."""
+    cfg = load_config(["demo"] if shape == "demo" else [], overrides)
+    steps = {"pretrain": pretrain_step(cfg, batch), "finetune": finetune_step(cfg, batch)}
+    blocks: dict[str, Block] = {name: local(step) for name, (step, _) in steps.items()}
+    blocks["matmul"] = local(matmul_step(a.matmul_n))
+    if first:
+        blocks["infer1"] = local(inference_step(cfg, 1))
+        blocks["inferN"] = local(inference_step(cfg, a.infer_batch))
+    proc = None
+    if peer["status"] == "ok":
+        try:
+            proc = PeerProcess(cfg, batch, a)
+        except (OSError, RuntimeError) as e:
+            peer.update(status="failed", reason=str(e))
+    if proc is not None:
+        info = proc.info
+        peer.update(model=info["model"], params=info["params"], versions=info["versions"],
+                    torch=info["machine"]["torch"], threads=info["machine"]["torch_threads"],
+                    allocator=info["machine"]["allocator"], command=" ".join(proc.command))
+        blocks["peer"] = proc.block("train")
+        if first:
+            blocks["peer_infer1"], blocks["peer_inferN"] = proc.block("infer1"), proc.block("inferN")
+    try:
+        per_block = {name: steps_per_block(b, a.block_seconds, a.warmup) for name, b in blocks.items()}
+        rounds = interleave(blocks, per_block, a.rounds)
+    finally:
+        if proc is not None:
+            proc.close()
+    matmul_flops = 2 * a.matmul_n**3
+    shape_in = [batch, cfg.data.num_persons, cfg.data.clip_len, 17]
+    train = [{**row_of(name, shape, rounds, batch, facts, matmul_flops), "input_shape": [*shape_in, 2]}
+             for name, (_, facts) in steps.items()]
+    if proc is not None:
+        facts = {k: proc.info[k] for k in ("params", "train_flops_per_clip", "forward_flops_per_clip")}
+        for row, name in zip(train, steps, strict=True):
+            row["ratio_to_peer"] = ratio_to_peer(name, rounds, a.tolerance)
+        train.append({**row_of("peer", shape, rounds, batch, facts, matmul_flops),
+                      "input_shape": proc.info["input_shape"]})
+    inference = []
+    for prefix, model in (("", "SSL classifier"), ("peer_", PEER)):
+        for n, tag in ((1, "infer1"), (a.infer_batch, "inferN")):
+            name = prefix + tag
+            if name in blocks:
+                ms = statistics.median(1e3 * x[name]["wall_s"] / x[name]["steps"] for x in rounds)
+                inference.append({"model": model, "shape": shape, "batch": n, "ms_per_batch": ms,
+                                  "clips_per_s": 1e3 * n / ms})
+    return train, inference, rounds
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="tiny shapes, 1 repeat: a smoke test, not a measurement")
+    ap.add_argument("--quick", action="store_true", help="tiny shapes, 2 rounds: a smoke test, not a measurement")
     ap.add_argument("--no-peer", action="store_true", help="skip the ST-GCN++ peer")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default / OMP_NUM_THREADS)")
-    ap.add_argument("--steps", type=int, default=5, help="optimiser steps per timed repeat")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    ap.add_argument("--rounds", type=int, default=12, help="interleaved rounds per shape")
+    ap.add_argument("--block-seconds", type=float, default=1.0, help="about how long each timed block runs")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed single steps of each block first")
+    ap.add_argument("--tolerance", type=float, default=0.15,
+                    help="largest ratio spread (interquartile range / median over rounds) still reported")
     ap.add_argument("--infer-batch", type=int, default=64)
-    ap.add_argument("--peer-timeout", type=float, default=3600)
+    ap.add_argument("--peer-timeout", type=float, default=600, help="seconds to wait for one answer of the peer")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    a.infer_steps_b1, a.infer_steps_bn = 20, 2
+    a.matmul_n = 1024
     shapes = dict(SHAPES)
     if a.quick:
-        a.steps, a.repeats, a.warmup, a.infer_batch, a.infer_steps_b1, a.infer_steps_bn = 1, 1, 1, 4, 2, 1
-        shapes = {"quick": (["data.clip_len=8", "data.num_persons=2", "encoder.dim=16", "encoder.layers=1",
-                             "classifier.strl_layers=1", "classifier.head_hidden=16"], 2)}
+        a.rounds, a.block_seconds, a.warmup, a.infer_batch, a.matmul_n = 2, 0.02, 1, 4, 128
+        shapes = {"quick": QUICK_SHAPE}
     t_start = time.time()
     report = {"benchmark": "speed", "quick": a.quick, "time": now(), "command": " ".join([Path(sys.argv[0]).name,
               *(argv if argv is not None else sys.argv[1:])]), "git": git_commit(), "machine": machine_info(),
-              "settings": {"steps_per_repeat": a.steps, "repeats": a.repeats, "warmup_steps": a.warmup,
-                           "infer_batch": a.infer_batch}}
+              "settings": {"rounds": a.rounds, "block_seconds": a.block_seconds, "warmup_steps": a.warmup,
+                           "tolerance": a.tolerance, "infer_batch": a.infer_batch, "matmul_n": a.matmul_n}}
     print(machine_markdown(report["machine"]), end="", flush=True)
-    report["matmul"] = matmul_gflops(256 if a.quick else 2048, repeats=1 if a.quick else 5)
-    peak = report["matmul"]["gflops"]
-    print(f"matmul {peak:.1f} GFLOP/s", flush=True)
-
-    train, inference, cfgs = [], [], {}
-    for shape, (overrides, batch) in shapes.items():
-        base = ["demo"] if shape == "demo" else []
-        cfg = cfgs[shape] = (load_config(base, overrides), batch)
-        for name, fn in (("SkeletonMAE pre-training", bench_pretrain), ("SSL fine-tuning", bench_finetune)):
-            r = fn(cfg[0], batch, a)
-            row = {"model": name, "shape": shape, "batch": batch,
-                   "input_shape": [batch, cfg[0].data.num_persons, cfg[0].data.clip_len, 17, 2],
-                   "clips_per_s": r.pop("items_per_s"), "clips_per_s_best": r.pop("items_per_s_best"),
-                   "clips_per_s_worst": r.pop("items_per_s_worst"), **r}
-            achieved(row, peak)
-            train.append(row)
-            print(f"{name} [{shape}] {row['clips_per_s']:.2f} clips/s", flush=True)
-    first = next(iter(shapes))
-    inf = {"model": "SSL classifier", "shape": first, **bench_inference(cfgs[first][0], a)}
-    inference.append(inf)
-    print(f"inference {json.dumps(inf)}", flush=True)
 
     log: list[str] = []
     peer: dict = {"status": "skipped", "reason": "--no-peer"}
     if not a.no_peer:
         why = ensure_peer(log)
         peer = {"status": "unavailable", "reason": why, "log": log} if why else {"status": "ok", "log": log}
-    if peer["status"] == "ok":
-        for shape, (cfg, batch) in cfgs.items():
-            r = run_peer(cfg, batch, a, inference=shape == first)
-            if r["status"] != "ok":
-                peer = {**peer, **r}
-                break
-            peer.update(model=r["model"], params=r["params"], versions=r["versions"], torch=r["machine"]["torch"],
-                        threads=r["machine"]["torch_threads"], allocator=r["machine"]["allocator"])
-            row = {"model": "ST-GCN++ (MMAction2, peer)", "shape": shape, "batch": batch,
-                   "input_shape": r["input_shape"], "params": r["params"], **r["train"],
-                   "train_flops_per_clip": r["train_flops_per_clip"],
-                   "forward_flops_per_clip": r["forward_flops_per_clip"], "command": r["command"]}
-            achieved(row, peak)
-            for ours in train:
-                if ours["shape"] == shape:
-                    ours["ratio_to_peer"] = ours["clips_per_s"] / row["clips_per_s"]
-            train.append(row)
-            if "inference" in r:
-                inference.append({"model": "ST-GCN++ (MMAction2, peer)", "shape": shape, **r["inference"]})
-            print(f"peer [{shape}] {row['clips_per_s']:.2f} clips/s", flush=True)
-    report.update(train=train, inference=inference, peer=peer, wall_s=time.time() - t_start)
+    train, inference, all_rounds = [], [], {}
+    for i, (shape, (overrides, batch)) in enumerate(shapes.items()):
+        print(f"shape {shape}", flush=True)
+        t, inf, all_rounds[shape] = measure_shape(shape, overrides, batch, i == 0, peer, a)
+        train += t
+        inference += inf
+    loads = [rec["load1"] for rounds in all_rounds.values() for r in rounds for rec in r.values()]
+    rates = [rate(r["matmul"], 2 * a.matmul_n**3) / 1e9 for rounds in all_rounds.values() for r in rounds]
+    report.update(train=train, inference=inference, peer=peer, matmul_gflops=statistics.median(rates),
+                  load1_during_run=[min(loads), max(loads)], rounds=all_rounds, wall_s=time.time() - t_start)
     js, md = write_results(a.out, "speed", report, markdown(report))
+    for r in train:
+        ratio = r.get("ratio_to_peer")
+        text = "" if ratio is None else (f", ours/peer {ratio['median']:.3g} (spread "
+                                         f"{100 * ratio['iqr_over_median']:.0f} %"
+                                         f"{'' if ratio['agree'] else ', rounds disagree'})")
+        print(f"{r['model']} [{r['shape']}] {r['clips_per_s']:.3g} clips/s, {100 * r['fraction_of_matmul']:.0f} % "
+              f"of matmul{text}")
     print(f"wrote {js} and {md}")
     return report
 

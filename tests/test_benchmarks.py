@@ -24,19 +24,52 @@ def check_machine(report: dict) -> None:
     assert "LD_PRELOAD" in m and m["allocator"] and m["cpu_model"]
 
 
+def check_speed(report: dict, peer: bool) -> None:
+    check_machine(report)
+    assert report["quick"] and report["matmul_gflops"] > 0
+    models = {"SkeletonMAE pre-training", "SSL fine-tuning"} | ({"ST-GCN++ (MMAction2, peer)"} if peer else set())
+    assert {r["model"] for r in report["train"]} == models
+    for row in report["train"]:
+        assert row["clips_per_s"] > 0 and row["train_flops_per_clip"] > row["forward_flops_per_clip"] > 0
+        assert 0 < row["fraction_of_matmul"] and row["rounds"] == 2 and row["cores_used"] > 0
+        if peer and "peer" not in row["model"]:  # one ratio per round, and the verdict follows the spread
+            ratio = row["ratio_to_peer"]
+            assert len(ratio["per_round"]) == 2 and ratio["agree"] == (ratio["iqr_over_median"] <= 0.15)
+    assert {r["batch"] for r in report["inference"]} == {1, 4}
+    assert all(len(r) == 5 + 3 * peer for r in report["rounds"]["quick"])  # every block ran in every round
+
+
 def test_speed_quick(tmp_path):
     run("speed.py", "--no-peer", "--out", str(tmp_path))
     report = json.loads((tmp_path / "speed.json").read_text())
-    check_machine(report)
-    assert report["quick"] and report["peer"]["status"] == "skipped"
-    assert report["matmul"]["gflops"] > 0
-    assert {r["model"] for r in report["train"]} == {"SkeletonMAE pre-training", "SSL fine-tuning"}
-    for row in report["train"]:
-        assert row["clips_per_s"] > 0 and row["train_flops_per_clip"] > row["forward_flops_per_clip"] > 0
-        assert 0 < row["fraction_of_matmul"]
-    assert report["inference"][0]["batch1"]["ms_per_batch"] > 0
+    check_speed(report, peer=False)
+    assert report["peer"]["status"] == "skipped"
     md = (tmp_path / "speed.md").read_text()
     assert "QUICK MODE" in md and "| SSL fine-tuning |" in md
+
+
+@pytest.mark.skipif(not (BENCH / ".venv-peer" / ".installed").is_file(),
+                    reason="the peer's venv is not built (bash benchmarks/setup_peer.sh)")
+def test_speed_quick_with_the_peer_in_turns(tmp_path):
+    run("speed.py", "--out", str(tmp_path), timeout=300)
+    report = json.loads((tmp_path / "speed.json").read_text())
+    check_speed(report, peer=True)
+    assert report["peer"]["status"] == "ok"
+
+
+def test_ratio_spread_and_verdict_by_hand():
+    sys.path.insert(0, str(BENCH))
+    import speed
+
+    def rounds(ours_walls, peer_walls):  # one step of the same batch per block: rate ratio = peer / ours wall
+        return [{"pretrain": {"steps": 1, "wall_s": o}, "peer": {"steps": 1, "wall_s": p}}
+                for o, p in zip(ours_walls, peer_walls, strict=True)]
+
+    steady = speed.ratio_to_peer("pretrain", rounds([1, 2, 4, 1], [4, 8, 16, 4]), 0.15)  # load moves both alike
+    assert steady["median"] == 4 and steady["iqr_over_median"] == 0 and steady["agree"]
+    noisy = speed.ratio_to_peer("pretrain", rounds([1, 1, 1, 1, 1], [2, 3, 4, 5, 6]), 0.15)
+    # ratios 2..6: median 4, quartiles 3 and 5 -> spread 0.5
+    assert noisy["median"] == 4 and noisy["iqr_over_median"] == 0.5 and not noisy["agree"]
 
 
 def test_data_pipeline_quick(tmp_path):
