@@ -90,25 +90,27 @@ def build_ft(cfg, in_channels: int):
     return build_classifier(cfg, in_channels, NUM_CLASSES)
 
 
-def pretrain_step(cfg, batch: int) -> tuple[Callable[[], None], dict]:
-    """PretrainTask's training step + Adam + the EMA hook, and the model's facts (parameters, FLOPs)."""
+def pretrain_step(cfg, batch: int, compiled: bool = False) -> tuple[Callable[[], None], dict]:
+    """PretrainTask's training step + Adam + the EMA hook, and the model's facts (parameters, FLOPs).
+    ``compiled``: the step runs the model through torch.compile (its first call compiles)."""
     in_channels = 2 + int(cfg.data.use_score)
     torch.manual_seed(0)
     model = SkeletonMAE(cfg.encoder, cfg.mae, in_channels).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.pretrain.lr, weight_decay=cfg.pretrain.weight_decay)
     gen = torch.Generator().manual_seed(0)
     x = clips(cfg, batch, in_channels)
+    run = torch.compile(model) if compiled else model
 
-    def forward_backward():
-        model(x, generator=gen)["loss"].backward()
+    def loss(m):
+        return m(x, generator=gen)["loss"]
 
     def step():
         opt.zero_grad(set_to_none=True)
-        forward_backward()
+        loss(run).backward()
         opt.step()
         model.update_target()
 
-    facts = {"train_flops_per_clip": count_flops(forward_backward) / batch}
+    facts = {"train_flops_per_clip": count_flops(lambda: loss(model).backward()) / batch}  # FLOPs: eager
     opt.zero_grad(set_to_none=True)
     with torch.no_grad():
         facts["forward_flops_per_clip"] = count_flops(lambda: model(x, generator=gen)) / batch
@@ -116,8 +118,9 @@ def pretrain_step(cfg, batch: int) -> tuple[Callable[[], None], dict]:
     return step, facts
 
 
-def finetune_step(cfg, batch: int) -> tuple[Callable[[], None], dict]:
-    """FinetuneTask's training step (label smoothing) + SGD, and the model's facts (parameters, FLOPs)."""
+def finetune_step(cfg, batch: int, compiled: bool = False) -> tuple[Callable[[], None], dict]:
+    """FinetuneTask's training step (label smoothing) + SGD, and the model's facts (parameters, FLOPs).
+    ``compiled``: the step runs the model through torch.compile (its first call compiles)."""
     in_channels = 2 + int(cfg.data.use_score)
     model = build_ft(cfg, in_channels).train()
     f = cfg.finetune
@@ -125,16 +128,17 @@ def finetune_step(cfg, batch: int) -> tuple[Callable[[], None], dict]:
                           nesterov=f.nesterov, weight_decay=f.weight_decay)
     x = clips(cfg, batch, in_channels)
     y = torch.randint(0, NUM_CLASSES, (batch,))
+    run = torch.compile(model) if compiled else model
 
-    def forward_backward():
-        F.cross_entropy(model(x), y, label_smoothing=f.label_smoothing).backward()
+    def loss(m):
+        return F.cross_entropy(m(x), y, label_smoothing=f.label_smoothing)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        forward_backward()
+        loss(run).backward()
         opt.step()
 
-    facts = {"train_flops_per_clip": count_flops(forward_backward) / batch}
+    facts = {"train_flops_per_clip": count_flops(lambda: loss(model).backward()) / batch}  # FLOPs: eager
     opt.zero_grad(set_to_none=True)
     model.eval()
     with torch.no_grad():

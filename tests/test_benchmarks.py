@@ -72,6 +72,17 @@ def test_ratio_spread_and_verdict_by_hand():
     assert noisy["median"] == 4 and noisy["iqr_over_median"] == 0.5 and not noisy["agree"]
 
 
+def test_profile_step_quick(tmp_path):
+    run("profile_step.py", "--out", str(tmp_path))
+    report = json.loads((tmp_path / "profile_step.json").read_text())
+    check_machine(report)
+    assert [r["step"] for r in report["steps"]] == ["SkeletonMAE pre-training", "SSL fine-tuning"]
+    for row in report["steps"]:
+        assert row["share"]["fraction_of_matmul"] > 0 and len(row["share"]["fraction_per_round"]) == 2
+        assert row["ms_by_kind"]["matmul / convolution"] > 0 and row["top_ops"] and "compile" not in row
+    assert "| SSL fine-tuning |" in (tmp_path / "profile_step.md").read_text()
+
+
 def test_data_pipeline_quick(tmp_path):
     run("data_pipeline.py", "--out", str(tmp_path), "--tmp", str(tmp_path / "data"))
     report = json.loads((tmp_path / "data_pipeline.json").read_text())
