@@ -22,9 +22,10 @@ records its process CPU time and the load average, so a run shows how many cores
 
     .venv/bin/python benchmarks/speed.py                 # full run (~4 min on 2 idle cores)
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 .venv/bin/python benchmarks/speed.py
+    .venv/bin/python benchmarks/speed.py --busy-cores 1 --name speed_busy   # while a busy loop holds a core
     .venv/bin/python benchmarks/speed.py --quick --no-peer --out /tmp/bench   # smoke test, meaningless numbers
 
-Writes ``speed.json`` and ``speed.md`` to ``--out`` (default benchmarks/results).
+Writes ``NAME.json`` and ``NAME.md`` (``--name``, default speed) to ``--out`` (default benchmarks/results).
 """
 
 from __future__ import annotations
@@ -303,7 +304,8 @@ def markdown(report: dict) -> str:
          f"{', dirty' if report['git']['dirty'] else ''}) in {report['wall_s']:.0f} s.",
          machine_markdown(report["machine"]).strip(),
          f"{st['rounds']} interleaved rounds per shape, blocks of ~{st['block_seconds']} s (ours, the peer and a "
-         f"{st['matmul_n']}x{st['matmul_n']} fp32 matmul in turns); load average (1 min) during the run "
+         f"{st['matmul_n']}x{st['matmul_n']} fp32 matmul in turns), {st['busy_cores']} busy-loop process(es) "
+         f"started for the run; load average (1 min) during the run "
          f"{load[0]:.2f}-{load[1]:.2f}. Dense fp32 matmul: {report['matmul_gflops']:.1f} GFLOP/s (median of rounds).",
          "## Training step (forward + backward + optimiser step), clips/s, median over rounds"]
     rows = []
@@ -403,7 +405,10 @@ def main(argv: list[str] | None = None) -> dict:
                     help="largest ratio spread (interquartile range / median over rounds) still reported")
     ap.add_argument("--infer-batch", type=int, default=64)
     ap.add_argument("--peer-timeout", type=float, default=600, help="seconds to wait for one answer of the peer")
+    ap.add_argument("--busy-cores", type=int, default=0,
+                    help="start this many busy-loop processes for the run (to measure on a loaded machine)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--name", default="speed", help="results file names: NAME.json and NAME.md")
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -416,7 +421,8 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"benchmark": "speed", "quick": a.quick, "time": now(), "command": " ".join([Path(sys.argv[0]).name,
               *(argv if argv is not None else sys.argv[1:])]), "git": git_commit(), "machine": machine_info(),
               "settings": {"rounds": a.rounds, "block_seconds": a.block_seconds, "warmup_steps": a.warmup,
-                           "tolerance": a.tolerance, "infer_batch": a.infer_batch, "matmul_n": a.matmul_n}}
+                           "tolerance": a.tolerance, "infer_batch": a.infer_batch, "matmul_n": a.matmul_n,
+                           "busy_cores": a.busy_cores}}
     print(machine_markdown(report["machine"]), end="", flush=True)
 
     log: list[str] = []
@@ -425,16 +431,22 @@ def main(argv: list[str] | None = None) -> dict:
         why = ensure_peer(log)
         peer = {"status": "unavailable", "reason": why, "log": log} if why else {"status": "ok", "log": log}
     train, inference, all_rounds = [], [], {}
-    for i, (shape, (overrides, batch)) in enumerate(shapes.items()):
-        print(f"shape {shape}", flush=True)
-        t, inf, all_rounds[shape] = measure_shape(shape, overrides, batch, i == 0, peer, a)
-        train += t
-        inference += inf
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.busy_cores)]
+    try:
+        for i, (shape, (overrides, batch)) in enumerate(shapes.items()):
+            print(f"shape {shape}", flush=True)
+            t, inf, all_rounds[shape] = measure_shape(shape, overrides, batch, i == 0, peer, a)
+            train += t
+            inference += inf
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
     loads = [rec["load1"] for rounds in all_rounds.values() for r in rounds for rec in r.values()]
     rates = [rate(r["matmul"], 2 * a.matmul_n**3) / 1e9 for rounds in all_rounds.values() for r in rounds]
     report.update(train=train, inference=inference, peer=peer, matmul_gflops=statistics.median(rates),
                   load1_during_run=[min(loads), max(loads)], rounds=all_rounds, wall_s=time.time() - t_start)
-    js, md = write_results(a.out, "speed", report, markdown(report))
+    js, md = write_results(a.out, a.name, report, markdown(report))
     for r in train:
         ratio = r.get("ratio_to_peer")
         text = "" if ratio is None else (f", ours/peer {ratio['median']:.3g} (spread "

@@ -40,12 +40,12 @@ def check_speed(report: dict, peer: bool) -> None:
 
 
 def test_speed_quick(tmp_path):
-    run("speed.py", "--no-peer", "--out", str(tmp_path))
-    report = json.loads((tmp_path / "speed.json").read_text())
+    run("speed.py", "--no-peer", "--out", str(tmp_path), "--busy-cores", "1", "--name", "busy")
+    report = json.loads((tmp_path / "busy.json").read_text())
     check_speed(report, peer=False)
-    assert report["peer"]["status"] == "skipped"
-    md = (tmp_path / "speed.md").read_text()
-    assert "QUICK MODE" in md and "| SSL fine-tuning |" in md
+    assert report["peer"]["status"] == "skipped" and report["settings"]["busy_cores"] == 1
+    md = (tmp_path / "busy.md").read_text()
+    assert "QUICK MODE" in md and "| SSL fine-tuning |" in md and "1 busy-loop process(es)" in md
 
 
 @pytest.mark.skipif(not (BENCH / ".venv-peer" / ".installed").is_file(),
