@@ -75,7 +75,7 @@ def test_gin_matches_pyg(graph, tail):
         ref.eps.copy_(layer.eps)
     x, flat, ei = inputs(a, 6)
     close(layer(x), ref(flat, ei))
-    # the self term (1 + eps) X rides in the aggregation matrix: eps must still learn as PyG's does
+    # eps learns as PyG's does
     (eps,) = torch.autograd.grad(layer(x).square().sum(), layer.eps)
     (eps_ref,) = torch.autograd.grad(ref(flat, ei).square().sum(), ref.eps)
     torch.testing.assert_close(eps, eps_ref, atol=1e-4, rtol=1e-4)
