@@ -275,3 +275,21 @@ def test_remasking_blinds_the_decoder_for_joints_with_masked_neighbours():
     seeing = SkeletonMAE(EncoderConfig(), MAEConfig(target="coords"), 2).eval()
     pred = seeing(x, mask=mask)["pred"]
     assert not torch.allclose(pred[:, 9], pred[:, 10]) and not torch.allclose(pred[0, 9], pred[1, 9])
+
+
+@pytest.mark.parametrize("layers", ["first", "all"])
+def test_encoder_lr_scale_puts_the_loaded_parameters_in_their_own_group(layers):
+    from skeletonmae.tasks.finetune import param_groups
+
+    cfg = load_config(None, ["data.clip_len=16", f"finetune.pretrained_layers={layers}",
+                             "finetune.encoder_lr_scale=0.1"])
+    clf = build_classifier(cfg, 2, 5)
+    rest, loaded = param_groups(clf, cfg.finetune, 0.2)
+    assert rest["lr"] == 0.2 and loaded["lr"] == pytest.approx(0.02)
+    # exactly what load_pretrained fills: the joint encoder, and the deeper G_E copies with 'all'
+    filled = {id(p) for p in clf.encoder.parameters()} | ({id(p) for p in clf.graphs.parameters()} if layers == "all"
+                                                           else set())
+    assert {id(p) for p in loaded["params"]} == filled
+    assert len(rest["params"]) + len(loaded["params"]) == len(list(clf.parameters()))
+    paper = load_config(None, ["data.clip_len=16"])
+    assert [len(g["params"]) for g in param_groups(clf, paper.finetune, 0.2)] == [len(list(clf.parameters()))]

@@ -173,6 +173,9 @@ class FinetuneConfig:
     pretrained_layers: Literal["first", "all"] = _key("first", "STRL layers that get the pre-trained G_E")
     test: bool = _key(True, "test on data.test_split after training (false: validation only, to choose a recipe)")
     freeze_encoder: bool = _key(False, "keep the pre-trained G_E fixed (linear-probe style)")
+    encoder_lr_scale: float = _key(1.0, "learning-rate factor of the parameters a pre-trained encoder loads (the "
+                                   "joint encoder; with pretrained_layers=all also the deeper G_E); 1: the paper",
+                                   0, 10, above=True)
 
 
 @dataclass

@@ -151,6 +151,11 @@ class SSLClassifier(nn.Module):
             for graph in self.graphs:
                 graph.load_state_dict(g_e)
 
+    def pretrained_parameters(self, layers: str = "all") -> list[nn.Parameter]:
+        """The parameters :meth:`load_pretrained` fills with ``layers`` (whether or not anything was loaded)."""
+        params = list(self.encoder.parameters())
+        return params + list(self.graphs.parameters()) if layers == "all" else params
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled clip features of x [N, P, T, V, C]: [N, D] (``pool='mean'``) or [N, 2 · V · D]."""
         present = x.ne(0).flatten(-2).any(-1)  # [N, P, T]

@@ -129,8 +129,8 @@ class FinetuneTask(L.LightningModule):
     def configure_optimizers(self):
         f = self.cfg.finetune
         lr = f.lr * f.batch_size / f.base_batch_size
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.SGD(params, lr=lr, momentum=f.momentum, nesterov=f.nesterov, weight_decay=f.weight_decay)
+        opt = torch.optim.SGD(param_groups(self.model, f, lr), lr=lr, momentum=f.momentum, nesterov=f.nesterov,
+                              weight_decay=f.weight_decay)
         steps_per_epoch = max(1, self.trainer.estimated_stepping_batches // max(1, self.trainer.max_epochs))
         warmup, milestones = f.warmup_epochs * steps_per_epoch, [e * steps_per_epoch for e in f.milestones]
 
@@ -140,6 +140,19 @@ class FinetuneTask(L.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def param_groups(model: torch.nn.Module, f, lr: float) -> list[dict]:
+    """The trainable parameters as SGD groups: those a pre-trained encoder loads at ``lr * f.encoder_lr_scale``,
+    the rest at ``lr`` (one group when the scale is 1). The groups do not depend on whether an encoder was
+    loaded, so a resumed run's optimiser state fits them."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if f.encoder_lr_scale == 1:
+        return [{"params": trainable}]
+    loaded = {id(p) for p in model.pretrained_parameters(f.pretrained_layers)}
+    groups = [{"params": [p for p in trainable if id(p) not in loaded], "lr": lr},
+              {"params": [p for p in trainable if id(p) in loaded], "lr": lr * f.encoder_lr_scale}]
+    return [g for g in groups if g["params"]]
 
 
 def write_evaluation(out_dir: Path, samples: list[dict], results: dict, extra: dict) -> dict:
