@@ -5,6 +5,8 @@
     OMP_NUM_THREADS=1 python experiments/encoder_benefit.py select --datasets penn_action jhmdb14
     # 2. how long to pre-train: each stage's checkpoint on validation with the dataset's chosen recipe
     OMP_NUM_THREADS=1 python experiments/encoder_benefit.py stages --datasets nw_ucla utkinect florence3d
+    #    a lower learning rate for the loaded encoder (finetune.encoder_lr_scale), on validation, against scratch
+    OMP_NUM_THREADS=1 python experiments/encoder_benefit.py lr --datasets utkinect florence3d
     # 3. the tables: each dataset's packaged config (holding its chosen recipe), full and 10 % labels, 3 seeds,
     #    packaged encoder vs from scratch, same recipe and steps; the statistics baselines and the frozen encoder's
     #    linear probe, their settings chosen on the same validation split; the test split run once per row
@@ -15,7 +17,7 @@
 
 Writes ``results/recipe_selection.json`` (validation top-1 of every cell, the choice per dataset and the
 leave-one-dataset-out choice), ``results/encoder_stages.json``, ``results/encoder_<dataset>.json`` and
-``results/encoder_summary.json``.
+``results/encoder_lr_scale.json``, ``results/encoder_summary.json``.
 Datasets can be split between processes (one thread each); every run resumes.
 """
 
@@ -47,6 +49,7 @@ EPOCHS = 30  # with all labels; a share f of the labels trains for 30 / f epochs
 C_GRID = [0.01, 0.1, 1.0, 10.0]
 NORMALIZE = {"2d": ["fix", "auto", "body"], "3d": ["auto", "body"]}  # 3D 'fix' = 'auto' (the RMS default)
 STAGES = {"2d": [5, 10, 20], "3d": [15, 30, 60]}
+LR_SCALES = [1.0, 0.3, 0.1]  # finetune.encoder_lr_scale: 1 = the paper (one learning rate for every layer)
 # The tables' train/test splits: JHMDB's three, each dataset's packaged split elsewhere (recipes were chosen on
 # the packaged split's validation part).
 SPLITS = {"jhmdb14": [["data.train_split=train1", "data.test_split=test1"],
@@ -145,6 +148,28 @@ def stages(datasets: list[str], out: Path, results: Path, command: str) -> None:
     run_grid(runs, row, lambda rows: write_results(path, "Pre-training length, measured by fine-tuning on "
                                                          "validation", command, rows, ["dataset", "pretrain_epochs"],
                                                    ["top1"]), rows=rows)
+
+
+def lr_scales(datasets: list[str], out: Path, results: Path, command: str, seeds: list[int]) -> None:
+    """The packaged encoder at each learning-rate factor of its loaded layers, and scratch, on validation with
+    each dataset's packaged recipe, per seed."""
+    path = results / "encoder_lr_scale.json"
+    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    rows = [r for r in old if r["dataset"] not in datasets]
+    arms = [(f"encoder x{s:g}", [f"finetune.encoder_lr_scale={s}"]) for s in LR_SCALES]
+    runs = [GridRun(out / "lr" / d / f"{name.replace(' ', '_')}_s{seed}", d,
+                    [*COMMON, *VALIDATION, *schedule(d, 1.0, True), f"trainer.seed={seed}",
+                     f"finetune.pretrained={encoder_path(DATASETS[d]) if name != 'scratch' else 'none'}", *arm],
+                    info={"dataset": d, "arm": name, "seed": seed})
+            for d in datasets for seed in seeds for name, arm in [*arms, ("scratch", [])]]
+
+    def row(run: GridRun, report: dict, seconds: float) -> dict:
+        return {**run.info, "split": "validation", "metrics": {"top1": report["val_top1"]},
+                "wall_seconds": report.get("train_seconds", 0)}
+
+    run_grid(runs, row, lambda rows: write_results(path, "Learning rate of the loaded encoder, measured by "
+                                                         "fine-tuning on validation", command, rows,
+                                                   ["dataset", "arm"], ["top1"]), rows=rows)
 
 
 def baselines(dataset: str, fractions: list[float], seeds: list[int], split: list[str]) -> list[dict]:
@@ -289,7 +314,7 @@ def summary(datasets: list[str], results: Path, command: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["select", "stages", "final", "summary"])
+    parser.add_argument("stage", choices=["select", "stages", "lr", "final", "summary"])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.1])
@@ -304,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         select(args.datasets, out, results, command, args.methods)
     elif args.stage == "stages":
         stages(args.datasets, out, results, command)
+    elif args.stage == "lr":
+        lr_scales(args.datasets, out, results, command, args.seeds)
     elif args.stage == "final":
         final(args.datasets, out, results, command, args.seeds, args.fractions)
     else:
