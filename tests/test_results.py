@@ -38,6 +38,14 @@ def test_accuracy_variants_are_percent_and_extra_keys_are_kept(tmp_path):
     assert json.loads(path.read_text())["check"] is True
 
 
+def test_a_metric_some_rows_lack_is_taken_over_the_rows_that_have_it(tmp_path):
+    rows = [{"d": "x", "seed": 0, "metrics": {"top1": 0.8, "top1_peer": 0.9}},
+            {"d": "x", "seed": 1, "metrics": {"top1": 0.6}}, {"d": "y", "seed": 0, "metrics": {"top1": 0.5}}]
+    path = write_results(tmp_path / "r.json", "T", "cmd", rows, ["d"], ["top1", "top1_peer"])
+    table = render_markdown(path).splitlines()
+    assert table[2] == "| x | 2 | 70.0 ± 14.1 | 90.0 |" and table[3] == "| y | 1 | 50.0 | - |"
+
+
 def test_sample_std_over_three_seeds_and_no_footnote_without_spread(tmp_path):
     rows = [{"method": "a", "seed": s, "metrics": {"top1": v}} for s, v in enumerate((0.80, 0.85, 0.93))]
     table = render_markdown(write_results(tmp_path / "r.json", "T", "cmd", rows, columns=["method"], metrics=["top1"]))

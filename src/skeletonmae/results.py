@@ -59,7 +59,8 @@ def render_markdown(path: str | Path) -> str:
     """A results file as a markdown table, one line per configuration (the rows' ``columns`` values).
 
     A configuration run with several seeds shows ``mean ± std``, std being the sample standard deviation over
-    the seeds (ddof = 1); with one seed, its value. Accuracies are in %. A footer names the command, the
+    the seeds (ddof = 1); with one seed, its value. A metric only some rows of a configuration have is taken
+    over those rows, and shows "-" where none has it. Accuracies are in %. A footer names the command, the
     commit and the rows' file, and says what ± is when the table shows one.
     """
     data = json.loads(Path(path).read_text())
@@ -73,9 +74,9 @@ def render_markdown(path: str | Path) -> str:
         cells = list(key) + [str(len(rows))]
         for m in metrics:
             scale, digits = (100, 1) if is_accuracy(m) else (1, 4)
-            vals = np.array([r["metrics"][m] for r in rows]) * scale
-            cells.append(f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}" if len(vals) > 1
-                         else f"{vals[0]:.{digits}f}")
+            vals = np.array([r["metrics"][m] for r in rows if m in r["metrics"]]) * scale
+            cells.append("-" if not len(vals) else f"{vals[0]:.{digits}f}" if len(vals) == 1
+                         else f"{vals.mean():.{digits}f} ± {vals.std(ddof=1):.{digits}f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     wall = sum(r.get("wall_seconds", 0) for r in data["rows"])
