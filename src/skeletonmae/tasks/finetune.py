@@ -36,6 +36,7 @@ from ..models.build import (
     load_encoder,
 )
 from ..runs import write_run_info
+from ..scores import TEST_SCORES, VAL_SCORES, Scores, write_scores
 from ..skeleton import get_layout, joint_mapping
 from .datamodule import SkeletonDataModule
 from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock, test_trainer
@@ -160,18 +161,36 @@ def write_evaluation(out_dir: Path, samples: list[dict], results: dict, extra: d
     return report
 
 
+def split_scores(samples: list[dict], results: dict) -> Scores:
+    """The class scores of a test pass (``FinetuneTask.test_results``) in the split's order, with the sample ids."""
+    order = np.argsort(results["index"], kind="stable")  # whichever process tested which sample
+    return Scores([str(samples[i]["frame_dir"]) for i in results["index"][order]], results["labels"][order],
+                  results["scores"][order])
+
+
 def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, out: Path,
               extra: dict | None = None) -> dict:
-    """Test ``task`` on ``dm``'s test split on every process; the first writes metrics.json / predictions.csv."""
+    """Test ``task`` on ``dm``'s test split on every process; the first writes metrics.json, predictions.csv and
+    the class scores (scores.csv)."""
     trainer.test(task, datamodule=dm, verbose=False)
     if not trainer.is_global_zero:
         return {}
     split = dm.test_split or dm.data.cfg.data.test_split
-    report = write_evaluation(out, dm.data.test_samples(split), task.test_results,
+    samples = dm.data.test_samples(split)
+    report = write_evaluation(out, samples, task.test_results,
                               {"split": split, "test_clips": dm.data.cfg.data.test_clips, **(extra or {})})
+    write_scores(out / TEST_SCORES, split_scores(samples, task.test_results))
     print(f"{split}: top1 {report['top1']:.4f}  top5 {report['top5']:.4f}  "
           f"mean class acc {report['mean_class_acc']:.4f}  ({report['num_samples']} samples) -> {out}/metrics.json")
     return report
+
+
+def score_validation(task: FinetuneTask, trainer: L.Trainer, data: SkeletonData, out: Path) -> None:
+    """The class scores of the validation part (``data.val_fraction``) -> ``out``/val_scores.csv: what
+    ``skeletonmae ensemble`` chooses its fusion weights on."""
+    trainer.test(task, datamodule=SkeletonDataModule(data, test_validation=True), verbose=False)
+    if trainer.is_global_zero:
+        write_scores(out / VAL_SCORES, split_scores(data.val_samples(), task.test_results))
 
 
 def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | None:
@@ -239,6 +258,8 @@ def _finetune(cfg: Config, configs: list[str]) -> dict:
     extra = {"train_seconds": round(time.time() - start, 1)}
     if "val/top1" in trainer.callback_metrics:
         extra.update(val_top1=float(trainer.callback_metrics["val/top1"]), val_clips=len(data.val_samples()))
+    if data.val_samples():
+        score_validation(task, trainer, data, out)
     if cfg.finetune.test:
         return test_task(task, trainer, dm, out, extra)
     if trainer.is_global_zero:  # validation only: the test split stays unseen
