@@ -1,9 +1,9 @@
 """Class-score files: every sample's softmax probabilities (K-clip averaged), the input of ``skeletonmae ensemble``.
 
-``scores.csv`` has one row per sample, in the split's order: ``frame_dir``, ``label``, then one column per class
-(``p0``, ``p1``, ...), the probabilities the classifier gave (``SSLClassifier.predict_clips``). A fine-tuning run
-writes ``scores.csv`` for its test split beside ``predictions.csv`` and, when it holds out a validation part
-(``data.val_fraction`` > 0), ``val_scores.csv`` for that part.
+``predictions.csv`` has per sample its predicted class and the top 5. ``scores.csv`` has one row per sample, in
+the split's order: ``frame_dir``, ``label``, then one column per class (``p0``, ``p1``, ...), the probabilities
+the classifier gave (``SSLClassifier.predict_clips``). A fine-tuning run writes both for its test split and,
+when it holds out a validation part (``data.val_fraction`` > 0), ``val_scores.csv`` for that part.
 """
 
 from __future__ import annotations
@@ -36,6 +36,17 @@ def write_scores(path: Path, scores: Scores) -> Path:
         w.writerow(["frame_dir", "label", *(f"p{c}" for c in range(scores.probs.shape[1]))])
         for sample, label, row in zip(scores.ids, scores.labels, scores.probs, strict=True):
             w.writerow([sample, int(label), *(f"{p:.6g}" for p in row)])
+    return path
+
+
+def write_predictions(path: Path, scores: Scores) -> Path:
+    """predictions.csv (atomically): per sample its frame_dir, label, predicted class, its score, the top 5."""
+    top5 = np.argsort(-scores.probs, axis=1)[:, :5]
+    with atomic_open(path, "w") as f:
+        w = csv.writer(f)
+        w.writerow(["frame_dir", "label", "pred", "score", "top5"])
+        for sample, label, probs, best in zip(scores.ids, scores.labels, scores.probs, top5, strict=True):
+            w.writerow([sample, label, best[0], f"{probs[best[0]]:.4f}", " ".join(map(str, best))])
     return path
 
 

@@ -9,7 +9,6 @@ run tests on all of them); per-sample predictions and the confusion matrix are w
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -36,7 +35,7 @@ from ..models.build import (
     load_encoder,
 )
 from ..runs import write_run_info
-from ..scores import TEST_SCORES, VAL_SCORES, Scores, write_scores
+from ..scores import TEST_SCORES, VAL_SCORES, Scores, write_predictions, write_scores
 from ..skeleton import get_layout, joint_mapping
 from .datamodule import SkeletonDataModule
 from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock, test_trainer
@@ -144,20 +143,15 @@ class FinetuneTask(L.LightningModule):
 
 
 def write_evaluation(out_dir: Path, samples: list[dict], results: dict, extra: dict) -> dict:
-    """metrics.json (with the confusion matrix) and predictions.csv (one row per sample) in ``out_dir``."""
-    scores, labels, index = results["scores"], results["labels"], results["index"]
+    """metrics.json (with the confusion matrix), predictions.csv and scores.csv (one row per sample, in the split's
+    order) in ``out_dir``."""
     report = {**extra, **{k: results[k] for k in ("top1", "top5", "mean_class_acc", "confusion")},
-              "num_samples": len(labels)}
+              "num_samples": len(results["labels"])}
     with atomic_open(out_dir / "metrics.json", "w") as f:
         json.dump(report, f, indent=1)
-    top5 = np.argsort(-scores, axis=1)[:, :5]
-    order = np.argsort(index, kind="stable")  # the split's order, whichever process tested which sample
-    with atomic_open(out_dir / "predictions.csv", "w") as f:
-        w = csv.writer(f)
-        w.writerow(["frame_dir", "label", "pred", "score", "top5"])
-        for row in order:
-            w.writerow([samples[index[row]]["frame_dir"], labels[row], top5[row, 0],
-                        f"{scores[row, top5[row, 0]]:.4f}", " ".join(map(str, top5[row]))])
+    scores = split_scores(samples, results)
+    write_predictions(out_dir / "predictions.csv", scores)
+    write_scores(out_dir / TEST_SCORES, scores)
     return report
 
 
@@ -176,10 +170,8 @@ def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, ou
     if not trainer.is_global_zero:
         return {}
     split = dm.test_split or dm.data.cfg.data.test_split
-    samples = dm.data.test_samples(split)
-    report = write_evaluation(out, samples, task.test_results,
+    report = write_evaluation(out, dm.data.test_samples(split), task.test_results,
                               {"split": split, "test_clips": dm.data.cfg.data.test_clips, **(extra or {})})
-    write_scores(out / TEST_SCORES, split_scores(samples, task.test_results))
     print(f"{split}: top1 {report['top1']:.4f}  top5 {report['top5']:.4f}  "
           f"mean class acc {report['mean_class_acc']:.4f}  ({report['num_samples']} samples) -> {out}/metrics.json")
     return report
