@@ -300,7 +300,7 @@ def difference(kp, present, minuend, subtrahend, axis: int):
 
 def velocity(kp, present):
     """Each joint's frame-to-frame velocity x_{t+1} - x_t (0 at the last frame and where either is absent)."""
-    frames = next_frames(kp.shape[-3])
+    frames = next_frames(int(kp.shape[-3]))  # fixed in an exported graph, as the clip length is
     return difference(kp, present, frames, np.arange(len(frames)), axis=-3)
 
 
