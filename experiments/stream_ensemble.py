@@ -51,9 +51,13 @@ def fuse(dataset: str, streams: list[str], out: Path, results: Path, command: st
     rows = [{"dataset": dataset, "method": f"{stream} stream", "weight": f"{run['weight']:.2f}",
              "metrics": {"top1": run["top1"], "mean_class_acc": run["mean_class_acc"], "val_top1": run["val_top1"]},
              "seed": 0, "run": run["run"]} for stream, run in zip(streams, report["runs"], strict=True)]
-    rows.append({"dataset": dataset, "method": f"ensemble of {len(streams)} streams", "weight": "1.00",
-                 "metrics": {k: report[k] for k in ("top1", "mean_class_acc", "val_top1")}, "seed": 0,
+    rows.append({"dataset": dataset, "method": f"ensemble of {len(streams)} streams (weights chosen on validation)",
+                 "weight": "-", "metrics": {k: report[k] for k in ("top1", "mean_class_acc", "val_top1")}, "seed": 0,
                  "run": str(fused)})
+    rows.append({"dataset": dataset, "method": f"ensemble of {len(streams)} streams, equal weights (reference)",
+                 "weight": f"{1 / len(streams):.2f}", "metrics": {k: report["equal_weights"][k] for k in
+                                                                 ("top1", "mean_class_acc", "val_top1")},
+                 "seed": 0, "run": str(fused)})
     return write_results(results / f"ensemble_{dataset}.json", f"Ensemble of input streams on {dataset} (test "
                          f"split {report['split']}; fusion weights chosen on {report['weights_chosen_on']})",
                          command, rows, ["dataset", "method", "weight"], ("top1", "mean_class_acc", "val_top1"),

@@ -115,6 +115,8 @@ def test_ensemble_of_two_streams(stream_runs, capsys):
     tests = [read_scores(stream_runs / s / "scores.csv") for s in ("joint", "bone")]
     fused = fuse(np.stack([t.probs for t in tests]), np.array(report["weights"]))
     assert report["top1"] == pytest.approx((fused.argmax(1) == tests[0].labels).mean(), abs=1e-6)
+    equal = fuse(np.stack([t.probs for t in tests]), np.array([0.5, 0.5]))
+    assert report["equal_weights"]["top1"] == pytest.approx((equal.argmax(1) == tests[0].labels).mean(), abs=1e-6)
     predictions = (out / "predictions.csv").read_text().splitlines()
     assert len(predictions) == 100 and predictions[0] == "frame_dir,label,pred,score,top5"
     assert "ensemble on xsub_val" in capsys.readouterr().out

@@ -9,7 +9,8 @@ probabilities (``scores.csv``, the mean over the K test clips), fused as a weigh
 The weights are chosen once, on the validation scores (``val_scores.csv``: the part ``data.val_fraction`` holds
 out of the training split): every point of a grid over the simplex (multiples of ``step``) is scored by its
 validation top-1, and of the best the one nearest equal weights wins (so ties give equal weights). The chosen
-weights are then applied to the test scores once.
+weights are then applied to the test scores once. For reference the report also gives the fusion with equal
+weights (no choice made), on both splits.
 """
 
 from __future__ import annotations
@@ -125,6 +126,14 @@ def validation_words(data: dict, clips: int) -> str:
             f"{data.get('val_fraction')}, data.val_seed={data.get('val_seed')}{group})")
 
 
+def member(run: Run, weight: float) -> dict:
+    """A run's line of the report: its stream, weight, and its own test and validation accuracy."""
+    test = classification_metrics(run.test.probs, run.test.labels)
+    return {"run": str(run.path), "stream": run.data.get("stream", "joint"), "weight": float(weight),
+            "top1": test["top1"], "mean_class_acc": test["mean_class_acc"],
+            "val_top1": classification_metrics(run.val.probs, run.val.labels)["top1"]}
+
+
 def ensemble(paths: list[str | Path], step: float = 0.1) -> tuple[dict, Scores]:
     """Fuse the runs in ``paths``: (the report of metrics.json, the fused test scores)."""
     runs = [load_run(p) for p in paths]
@@ -135,13 +144,12 @@ def ensemble(paths: list[str | Path], step: float = 0.1) -> tuple[dict, Scores]:
     weights, val_top1 = choose_weights(val, val_labels, step)
     fused = Scores(runs[0].test.ids, labels, fuse(test, weights))
     metrics = classification_metrics(fused.probs, labels)
-    members = [{"run": str(r.path), "stream": r.data.get("stream", "joint"), "weight": float(w),
-                "top1": classification_metrics(r.test.probs, labels)["top1"],
-                "mean_class_acc": classification_metrics(r.test.probs, labels)["mean_class_acc"],
-                "val_top1": classification_metrics(r.val.probs, val_labels)["top1"]}
-               for r, w in zip(runs, weights, strict=True)]
+    members = [member(r, w) for r, w in zip(runs, weights, strict=True)]
+    equal = np.full(len(runs), 1 / len(runs))
+    reference = {"val_top1": classification_metrics(fuse(val, equal), val_labels)["top1"],
+                 **{k: v for k, v in classification_metrics(fuse(test, equal), labels).items() if k != "confusion"}}
     report = {"split": runs[0].data.get("test_split"), "num_samples": len(labels), "fusion": FUSION,
               "weights": [float(w) for w in weights], "weight_step": step,
               "weights_chosen_on": validation_words(runs[0].data, len(val_labels)), "val_top1": val_top1,
-              **metrics, "runs": members}
+              **metrics, "runs": members, "equal_weights": reference}
     return report, fused
