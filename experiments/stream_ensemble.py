@@ -69,8 +69,8 @@ def whole_split_rows(dataset: str, streams: list[str], out: Path, report: dict) 
     weights = np.array(report["weights"])
     fused = classification_metrics(fuse(np.stack([s.probs for s in scores]), weights), carved.labels)
     whole = "whole training split"
-    rows = [row(dataset, f"{stream} stream", whole, "-", classification_metrics(s.probs, s.labels), str(p.parent))
-            for stream, s, p in zip(streams, scores, paths, strict=True)]
+    rows = [row(dataset, f"{stream} stream", whole, f"{w:.2f}", classification_metrics(s.probs, s.labels),
+                str(p.parent)) for stream, s, p, w in zip(streams, scores, paths, weights, strict=True)]
     return rows + [row(dataset, f"ensemble of {len(streams)} streams, the weights chosen on validation above", whole,
                        "-", fused, str(out / dataset / "whole"))]
 
