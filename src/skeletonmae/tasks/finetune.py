@@ -58,6 +58,7 @@ class FinetuneTask(L.LightningModule):
         self.confusion = MulticlassConfusionMatrix(num_classes)
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.test_results: dict = {}
+        self.test_log_prefix = "test"  # what a test pass logs its metrics under (the validation scores': val_scores)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> FinetuneTask:
@@ -106,7 +107,7 @@ class FinetuneTask(L.LightningModule):
         recall = confusion.diagonal()[support > 0].float() / support[support > 0]
         metrics = {"top1": float(self.top1.compute()), "top5": float(self.top5.compute()),
                    "mean_class_acc": float(recall.mean())}
-        self.log_dict({f"test/{k}": v for k, v in metrics.items()})
+        self.log_dict({f"{self.test_log_prefix}/{k}": v for k, v in metrics.items()})
         empty = {"index": (0,), "scores": (0, self.model.num_classes), "labels": (0,)}
         rows = {k: torch.cat(v) if v else torch.zeros(empty[k], device=self.device,
                                                       dtype=torch.float if k == "scores" else torch.long)
@@ -180,7 +181,11 @@ def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, ou
 def score_validation(task: FinetuneTask, trainer: L.Trainer, data: SkeletonData, out: Path) -> None:
     """The class scores of the validation part (``data.val_fraction``) -> ``out``/val_scores.csv: what
     ``skeletonmae ensemble`` chooses its fusion weights on."""
-    trainer.test(task, datamodule=SkeletonDataModule(data, test_validation=True), verbose=False)
+    task.test_log_prefix = "val_scores"
+    try:
+        trainer.test(task, datamodule=SkeletonDataModule(data, test_validation=True), verbose=False)
+    finally:
+        task.test_log_prefix = "test"
     if trainer.is_global_zero:
         write_scores(out / VAL_SCORES, split_scores(data.val_samples(), task.test_results))
 
