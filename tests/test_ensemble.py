@@ -98,6 +98,9 @@ def test_runs_write_test_and_validation_scores_in_split_order(stream_runs):
     assert np.allclose(test.probs.sum(1), 1, atol=1e-4) and np.allclose(val.probs.sum(1), 1, atol=1e-4)
     assert len(val.ids) == json.loads((run / "metrics.json").read_text())["val_clips"]
     assert not set(val.ids) & set(test.ids)
+    with open(run / "logs" / "metrics.csv", newline="") as f:
+        logged = [r for r in csv.DictReader(f) if r.get("test/top1")]
+    assert len(logged) == 1  # the validation pass logs as val_scores/*, not as a test
 
 
 def test_ensemble_of_two_streams(stream_runs, capsys):
