@@ -103,6 +103,17 @@ def test_runs_write_test_and_validation_scores_in_split_order(stream_runs):
     assert len(logged) == 1  # the validation pass logs as val_scores/*, not as a test
 
 
+def test_the_test_command_scores_the_validation_part_again(stream_runs, tmp_path, capsys):
+    run = stream_runs / "joint"
+    assert main(["test", "--checkpoint", str(run / "checkpoints" / "last.ckpt"), "--validation",
+                 "--out", str(tmp_path)]) == 0
+    again, before = read_scores(tmp_path / "val_scores.csv"), read_scores(run / "val_scores.csv")
+    assert again.ids == before.ids and np.allclose(again.probs, before.probs, atol=1e-5)
+    assert main(["test", "--checkpoint", str(run / "checkpoints" / "last.ckpt"), "--validation",
+                 "--out", str(tmp_path), "data.val_fraction=0"]) == 2
+    assert "holds out no validation part" in capsys.readouterr().err
+
+
 def test_ensemble_of_two_streams(stream_runs, capsys):
     out = stream_runs / "fused"
     runs = [str(stream_runs / "joint"), str(stream_runs / "bone")]

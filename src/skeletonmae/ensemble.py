@@ -51,11 +51,14 @@ def load_run(path: str | Path) -> Run:
         raise DataError(f"{path} is not a run directory (no config.yaml): give the --out of `skeletonmae finetune`")
     if not (path / TEST_SCORES).is_file():
         raise DataError(f"run {path} has no {TEST_SCORES} (the class scores of its test split): it was tested "
-                        "before runs wrote them, or not at all; fine-tune it again with this version")
+                        "before runs wrote them, or not at all; write them with `skeletonmae test --checkpoint "
+                        f"{path}/checkpoints/last.ckpt --out {path}`")
     if not (path / VAL_SCORES).is_file():
         raise DataError(f"run {path} has no validation scores ({VAL_SCORES}): the fusion weights are chosen on "
                         "validation. Fine-tune every run with data.val_fraction > 0 (e.g. data.val_fraction=0.2, "
-                        "the same value and data.val_seed for every run)")
+                        "the same value and data.val_seed for every run); a run that held one out but predates "
+                        f"the scores files gets them with `skeletonmae test --checkpoint {path}/checkpoints/last.ckpt "
+                        f"--validation --out {path}`")
     data = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("data", {})
     return Run(path, data, read_scores(path / TEST_SCORES), read_scores(path / VAL_SCORES))
 

@@ -188,6 +188,8 @@ def score_validation(task: FinetuneTask, trainer: L.Trainer, data: SkeletonData,
         task.test_log_prefix = "test"
     if trainer.is_global_zero:
         write_scores(out / VAL_SCORES, split_scores(data.val_samples(), task.test_results))
+        print(f"validation: top1 {task.test_results['top1']:.4f} ({len(data.val_samples())} clips) -> "
+              f"{out / VAL_SCORES}")
 
 
 def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | None:
@@ -266,8 +268,18 @@ def _finetune(cfg: Config, configs: list[str]) -> dict:
     return extra
 
 
-def run_test(checkpoint: str | Path, cfg: Config, out: Path, split: str | None = None) -> dict:
-    """Test a fine-tuning checkpoint on ``split`` of the data ``cfg`` names (``skeletonmae test``)."""
+def run_test(checkpoint: str | Path, cfg: Config, out: Path, split: str | None = None,
+             validation: bool = False) -> dict:
+    """Test a fine-tuning checkpoint on ``split`` of the data ``cfg`` names (``skeletonmae test``); with
+    ``validation``, score the validation part its config holds out instead (val_scores.csv)."""
     task = FinetuneTask.from_checkpoint(load_checkpoint(checkpoint))
-    dm = SkeletonDataModule(SkeletonData(cfg, cfg.finetune.batch_size), split)
-    return test_task(task, test_trainer(cfg), dm, out, {"checkpoint": str(checkpoint)})
+    data = SkeletonData(cfg, cfg.finetune.batch_size)
+    if not validation:
+        return test_task(task, test_trainer(cfg), SkeletonDataModule(data, split), out,
+                         {"checkpoint": str(checkpoint)})
+    if not data.val_samples():
+        raise DataError(f"the config of {checkpoint} holds out no validation part (data.val_fraction="
+                        f"{cfg.data.val_fraction}): there is nothing to score; fine-tune with data.val_fraction > 0 "
+                        "to get one")
+    score_validation(task, test_trainer(cfg), data, out)
+    return {"val_top1": task.test_results["top1"]}
