@@ -285,7 +285,7 @@ def test_format_channels_appends_velocity_zero_where_a_joint_is_absent():
 def test_format_channels_appends_bones_zero_where_a_joint_or_its_parent_is_absent():
     kp = np.array([[[[1, 1], [2, 0], [4, 4]], [[0, 0], [2, 2], [3, 5]]]], np.float32)  # [M=1, T=2, V=3, C=2]
     ann = {"keypoint": kp, "keypoint_score": np.ones(kp.shape[:-1], np.float32)}
-    out = FormatChannels(bone_parents=[0, 0, 1])(ann, RNG)["keypoint"]  # a chain 0 <- 1 <- 2
+    out = FormatChannels(bone=True, parents=[0, 0, 1])(ann, RNG)["keypoint"]  # a chain 0 <- 1 <- 2
     assert out.shape == (1, 2, 3, 4)
     np.testing.assert_array_equal(out[0, 0, :, 2:], [[0, 0], [1, -1], [2, 4]])
     np.testing.assert_array_equal(out[0, 1, :, 2:], [[0, 0], [0, 0], [1, 3]])  # joint 0 absent at t = 1

@@ -32,6 +32,8 @@ from .errors import ConfigError
 
 Backbone = Literal["gin", "gcn", "gat"]
 Normalize = Literal["fix", "auto", "body"]
+# the input streams of skeleton ensembles: joints, bone vectors (joint minus parent), the velocity of either
+Stream = Literal["joint", "bone", "joint_motion", "bone_motion"]
 
 
 def _key(default, doc: str, lo: float | None = None, hi: float | None = None, *, above: bool = False,
@@ -56,6 +58,8 @@ class DataConfig:
     num_persons: int = _key(2, "P, persons per clip (paper: 2)", 1, 8)
     test_clips: int = _key(10, "K clips per sample at test time, softmax averaged", 1, 100)
     use_score: bool = _key(False, "append the joint score as an input channel (paper: (x, y) only)")
+    stream: Stream = _key("joint", "input stream: the coordinates replaced by bone vectors and/or their velocity "
+                          "(ensembles; the channel count stays)")
     motion: bool = _key(False, "append each joint's frame-to-frame velocity (extension)")
     bone: bool = _key(False, "append each joint's bone vector to its parent (extension)")
     pixel_noise: float = _key(1.0, "std of training pixel noise on 2D joints (paper §4.1)", 0, 100)
@@ -82,7 +86,8 @@ class DataConfig:
 
     def coordinates(self, in_channels: int) -> int:
         """Coordinates per joint (2: 2D, 3: 3D) of a model input of ``in_channels`` channels made with these
-        settings (coordinates, then velocity with ``motion``, bone vectors with ``bone``, the score last)."""
+        settings (the stream's coordinates, then velocity with ``motion``, bone vectors with ``bone``, the score
+        last)."""
         return (in_channels - int(self.use_score)) // (1 + int(self.motion) + int(self.bone))
 
 

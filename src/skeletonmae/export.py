@@ -1,8 +1,10 @@
 """Export a fine-tuned SSL classifier to ONNX, check it against PyTorch, and time both.
 
 The graph has one input ``skeleton`` [batch, P, T, V, C] (float32, batch dynamic; P, T, V, C fixed by the
-example) and one output ``logits`` [batch, classes]. Absent persons are all-zero slots, exactly as in
-PyTorch: the presence mask is computed inside the graph, so no side input is needed. The file's
+example) and one output ``logits`` [batch, classes]. A model of an input stream other than joints
+(``data.stream``) takes joint coordinates and computes its stream in the graph (:func:`exportable`). Absent
+persons are all-zero slots, exactly as in PyTorch: the presence mask is computed inside the graph, so no side
+input is needed. The file's
 ``metadata_props`` (:func:`model_metadata`) carry the class names, the joint layout, the input channels and the
 preprocessing that turns a pose sequence into the input, so the file can be used without this package.
 
@@ -117,18 +119,58 @@ def _normalisation(cfg, layout, coords: int) -> str:
     return f"{how}; joints of score <= {d.score_threshold} become 0"
 
 
+STREAM_WORDS = {"bone": "bone vectors (each joint minus its parent joint in 'bone_parents')",
+                "joint_motion": "joint velocity (each joint's position in the next frame minus this one, 0 at the "
+                                "last frame and where the joint is absent)",
+                "bone_motion": "bone velocity (the bone vectors' next frame minus this one)"}
+
+
+def exportable(classifier: nn.Module, cfg) -> nn.Module:
+    """The module to export: ``classifier`` itself (its input: the channels of ``cfg.data``), or for an input
+    stream other than joints the classifier behind the stream's computation, so the graph takes joints and
+    computes bones / velocities as the data pipeline did (:class:`~skeletonmae.models.stream_input.StreamInput`)."""
+    if cfg.data.stream == "joint":
+        return classifier
+    from .models.stream_input import StreamInput
+
+    return StreamInput(classifier, cfg)
+
+
+def graph_channels(classifier: nn.Module, cfg) -> list[str]:
+    """The channels of the exported graph's input, by name (:func:`exportable`)."""
+    d = cfg.data
+    axes = ["x", "y", "z"][:d.coordinates(classifier.encoder.in_channels)]
+    if d.stream != "joint":  # the graph computes every derived channel itself
+        return axes + ["score"] * d.use_score
+    return axes + [f"d{a}" for a in axes] * d.motion + [f"bone_{a}" for a in axes] * d.bone + ["score"] * \
+        d.use_score
+
+
+def _channel_step(cfg) -> str:
+    """The preprocessing step that makes the input channels, in words."""
+    d = cfg.data
+    if d.stream != "joint":
+        derived = [f"the {d.stream} stream: {STREAM_WORDS[d.stream]}"]
+        derived += ["their frame-to-frame velocity"] * d.motion + ["their bone vectors"] * d.bone
+        return ("channels in the order of 'channels' (joint coordinates); the graph computes from them "
+                + ", then ".join(derived) + ", as in training")
+    return ("channels in the order of 'channels'" + ("; d* = the joint's position in the next frame minus this "
+                                                     "one (0 at the last frame and where the joint is absent)"
+                                                     if d.motion else "")
+            + ("; bone_* = the joint minus its parent joint in 'bone_parents'" if d.bone else ""))
+
+
 def model_metadata(model: nn.Module, cfg, class_names: list[str] | None) -> dict[str, str]:
-    """What a user of the exported model needs besides the graph: class names, the joint layout, the input's
-    channels and the preprocessing that makes it (values are strings; lists and mappings as JSON)."""
+    """What a user of the exported ``model`` (the classifier, before :func:`exportable`) needs besides the graph:
+    class names, the joint layout, the input's channels and the preprocessing that makes it (values are strings;
+    lists and mappings as JSON)."""
     import json
 
     from . import __version__
 
     layout, d = model.encoder.layout, cfg.data
     coords = d.coordinates(model.encoder.in_channels)
-    axes = ["x", "y", "z"][:coords]
-    channels = axes + [f"d{a}" for a in axes] * d.motion + [f"bone_{a}" for a in axes] * d.bone + ["score"] * \
-        d.use_score
+    channels = graph_channels(model, cfg)
     names = class_names or [f"class {i}" for i in range(model.num_classes)]
     shape = [d.num_persons, d.clip_len, layout.num_joints, len(channels)]
     steps = [
@@ -140,10 +182,7 @@ def model_metadata(model: nn.Module, cfg, class_names: list[str] | None) -> dict
         f"coordinates: {_normalisation(cfg, layout, coords)}",
         *(["a mirrored copy of every clip added (x -> -x, each left joint swapped with its right twin)"]
           if d.test_flip else []),
-        "channels in the order of 'channels'" + ("; d* = the joint's position in the next frame minus this one "
-                                                 "(0 at the last frame and where the joint is absent)" if d.motion
-                                                 else "")
-        + ("; bone_* = the joint minus its parent joint in 'bone_parents'" if d.bone else ""),
+        _channel_step(cfg),
         f"output 'logits' [batch, {len(names)}]: softmax, averaged over the clips of a sample",
     ]
     meta = {
@@ -155,12 +194,13 @@ def model_metadata(model: nn.Module, cfg, class_names: list[str] | None) -> dict
                  "joints, channels]",
         "channels": json.dumps(channels),
         "normalize": d.normalize,
+        "stream": d.stream,
         "preprocessing": "; ".join(f"{i + 1}. {step}" for i, step in enumerate(steps)),
         "data_config": json.dumps({k: getattr(d, k) for k in ("layout", "clip_len", "num_persons", "test_clips",
                                                                 "normalize", "score_threshold", "use_score",
-                                                                "motion", "bone", "test_flip")}),
+                                                                "stream", "motion", "bone", "test_flip")}),
     }
-    if d.bone:
+    if d.bone or d.stream.startswith("bone"):
         meta["bone_parents"] = json.dumps([int(p) for p in layout.parents()])
     return meta
 
@@ -222,12 +262,13 @@ def benchmark_latency(model: nn.Module, path: str | Path, example: torch.Tensor,
 
 
 def example_input(model: nn.Module, cfg, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    """A random [batch, P, T, V, C] input for a classifier built from ``cfg``; the last sample's other persons
-    are absent (all zero), as in real two-person data with one actor."""
+    """A random [batch, P, T, V, C] input of the exported graph of the classifier ``model`` built from ``cfg``
+    (C: :func:`graph_channels`); the last sample's other persons are absent (all zero), as in real two-person
+    data with one actor."""
     import torch
 
     shape = (batch, cfg.data.num_persons, cfg.data.clip_len, model.encoder.layout.num_joints,
-             model.encoder.in_channels)
+             len(graph_channels(model, cfg)))
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     x[-1, 1:] = 0
     return x

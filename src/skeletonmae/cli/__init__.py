@@ -5,9 +5,10 @@ overrides. Problems the user can fix are reported in one paragraph with exit cod
 the traceback as well.
 
 One module per command group: :mod:`.train` (pretrain, finetune, ablate, test, demo), :mod:`.predict`,
-:mod:`.export`, :mod:`.visualize`, :mod:`.data`, :mod:`.config`, :mod:`.runs`, and :mod:`.pose` (videos to
-poses, run on its own in MediaPipe's environment: ``python -m skeletonmae.cli.pose``). This package imports
-nothing heavy: the command modules are imported when the parser is built, and torch when a command runs.
+:mod:`.ensemble`, :mod:`.export`, :mod:`.visualize`, :mod:`.data`, :mod:`.config`, :mod:`.runs`, and
+:mod:`.pose` (videos to poses, run on its own in MediaPipe's environment: ``python -m skeletonmae.cli.pose``).
+This package imports nothing heavy: the command modules are imported when the parser is built, and torch when
+a command runs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from .config import add_config_parser
     from .data import add_data_parser
+    from .ensemble import add_ensemble_parser
     from .export import add_export_parser
     from .predict import add_predict_parser
     from .runs import add_runs_parser
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_training_parsers(sub)
     add_predict_parser(sub)
+    add_ensemble_parser(sub)
     add_export_parser(sub)
     add_visualize_parser(sub)
     add_data_parser(sub)

@@ -13,6 +13,7 @@ from ..export import (
     benchmark_latency,
     example_input,
     export_onnx,
+    exportable,
     model_metadata,
     onnx_parity,
 )
@@ -28,13 +29,14 @@ def cmd_export(args) -> int:
     out = check_output(Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "model.onnx",
                        [args.checkpoint])
     ckpt = load_checkpoint(args.checkpoint)
-    model, cfg = load_classifier(ckpt)
-    export_onnx(model, out, example_input(model, cfg, args.batch), opset=args.opset,
-                metadata=model_metadata(model, cfg, class_names(ckpt)))
+    classifier, cfg = load_classifier(ckpt)
+    model = exportable(classifier, cfg)
+    export_onnx(model, out, example_input(classifier, cfg, args.batch), opset=args.opset,
+                metadata=model_metadata(classifier, cfg, class_names(ckpt)))
     print(f"wrote {out} (its metadata_props hold the class names, joint layout, channels and preprocessing)")
     if args.no_check:
         return 0
-    check = example_input(model, cfg, args.batch + 1, seed=1)  # another batch size: the batch axis is dynamic
+    check = example_input(classifier, cfg, args.batch + 1, seed=1)  # another batch size: the batch axis is dynamic
     print(f"parity (max |logits torch - onnxruntime|, batch {len(check)}): {onnx_parity(model, out, check):.3g}")
     lat = benchmark_latency(model, out, check, repeats=args.repeats)
     print(f"latency, median ms per batch ({lat['threads']} thread(s), {args.repeats} runs):")

@@ -110,7 +110,7 @@ def cmd_test(args) -> int:
     cfg = with_overrides(cfg, overrides)
     out = Path(args.out or Path(args.checkpoint).resolve().parent.parent / "test")
     out.mkdir(parents=True, exist_ok=True)
-    run_test(args.checkpoint, cfg, out, split=args.split)
+    run_test(args.checkpoint, cfg, out, split=args.split, validation=args.validation)
     return 0
 
 
@@ -148,8 +148,11 @@ def add_training_parsers(sub) -> None:
                        description="evaluate a fine-tuned checkpoint on a split (K-clip testing)")
     p.add_argument("--checkpoint", required=True, metavar="CKPT")
     p.add_argument("--data", metavar="FILE", help="annotation pickle (default: the one the model was trained on)")
-    p.add_argument("--split", help="split name (default: data.test_split)")
-    p.add_argument("--out", metavar="DIR", help="where metrics.json and predictions.csv go")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--split", help="split name (default: data.test_split)")
+    which.add_argument("--validation", action="store_true", help="score the validation part the checkpoint's "
+                       "config holds out of its training split (data.val_fraction > 0): val_scores.csv")
+    p.add_argument("--out", metavar="DIR", help="where metrics.json, predictions.csv and scores.csv go")
     p.add_argument("overrides", nargs="*", metavar="section.key=value")
     p.set_defaults(func=cmd_test)
 

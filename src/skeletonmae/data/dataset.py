@@ -85,6 +85,7 @@ def config_pipeline(cfg: Config, is_3d: bool, train: bool, source_layout: str | 
         use_score=d.use_score,
         motion=d.motion,
         bone=d.bone,
+        stream=d.stream,
         pixel_noise=d.pixel_noise,
         normalize=d.normalize,
         score_threshold=d.score_threshold,

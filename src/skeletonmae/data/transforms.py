@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..config import Normalize
+from ..config import Normalize, Stream
 from ..skeleton import Layout, body_measure, get_layout, map_joints
 
 Sample = dict
@@ -275,30 +275,86 @@ class Flip:
         return f"Flip(p={self.p})" if not self.both else "Flip(both)"
 
 
-class FormatChannels:
-    """The model input: coordinates; with ``motion`` their frame-to-frame velocity appended (C more channels,
-    0 where the joint is absent in either frame and at the last frame); with ``bone_parents`` each joint's
-    bone vector (its position minus its parent's, C more channels, 0 where either is absent); with
-    ``use_score`` the score last."""
+STREAMS = typing.get_args(Stream)  # the input streams of an ensemble (data.stream)
 
-    def __init__(self, use_score: bool = False, motion: bool = False, bone_parents: Sequence[int] | None = None):
-        self.use_score, self.motion = use_score, motion
-        self.parents = None if bone_parents is None else np.asarray(bone_parents)
+
+def present_mask(kp):
+    """[..., T, V, 1] bool: a joint is present where any of its channels is non-zero (absent joints are 0)."""
+    return (kp != 0).any(-1)[..., None]
+
+
+def next_frames(num_frames: int) -> np.ndarray:
+    """For each frame the index of the next one; the last frame is its own next (its velocity is 0)."""
+    return np.minimum(np.arange(num_frames) + 1, num_frames - 1)
+
+
+def difference(kp, present, minuend, subtrahend, axis: int):
+    """``kp[minuend] - kp[subtrahend]`` along ``axis`` (-3: frames, -2: joints) and where both ends are present;
+    0 elsewhere. Works on numpy arrays and torch tensors alike (the exported ONNX graph uses it too)."""
+    def take(a, index):
+        return a[(Ellipsis, index) + (slice(None),) * (-1 - axis)]
+
+    both = take(present, minuend) & take(present, subtrahend)
+    return (take(kp, minuend) - take(kp, subtrahend)) * both, both
+
+
+def velocity(kp, present):
+    """Each joint's frame-to-frame velocity x_{t+1} - x_t (0 at the last frame and where either is absent)."""
+    frames = next_frames(int(kp.shape[-3]))  # fixed in an exported graph, as the clip length is
+    return difference(kp, present, frames, np.arange(len(frames)), axis=-3)
+
+
+def bones(kp, present, parents):
+    """Each joint's bone vector x_v - x_parent(v) (0 where either is absent; the centre is its own parent)."""
+    return difference(kp, present, np.arange(len(parents)), np.asarray(parents), axis=-2)
+
+
+def input_stream(kp, stream: str, parents):
+    """The coordinates of one input stream and where it is present: joints as given, their bone vectors, or
+    the frame-to-frame velocity of either (joint_motion, bone_motion). Vectorised over persons, frames, joints;
+    an absent joint or person (all-zero rows) stays 0 in every stream."""
+    values, present = kp, present_mask(kp)
+    if stream.startswith("bone"):
+        values, present = bones(values, present, parents)
+    if stream.endswith("motion"):
+        values, present = velocity(values, present)
+    return values, present
+
+
+def derived_channels(kp, stream: str, motion: bool, bone: bool, parents) -> list:
+    """The model input's coordinate channels, in order: the stream's values, then (``motion``) their velocity,
+    then (``bone``) their bone vectors. The caller concatenates them (numpy or torch) and appends the score."""
+    values, present = input_stream(kp, stream, parents)
+    parts = [values]
+    if motion:
+        parts.append(velocity(values, present)[0])
+    if bone:
+        parts.append(bones(values, present, parents)[0])
+    return parts
+
+
+class FormatChannels:
+    """The model input: the coordinates of the input ``stream`` (joints, bone vectors to the ``parents``, or the
+    velocity of either; see :func:`input_stream`); with ``motion`` their frame-to-frame velocity appended (C more
+    channels, 0 where the joint is absent in either frame and at the last frame); with ``bone`` their bone
+    vectors (position minus the parent's, C more channels, 0 where either is absent); with ``use_score`` the
+    score last."""
+
+    def __init__(self, use_score: bool = False, motion: bool = False, bone: bool = False, stream: str = "joint",
+                 parents: Sequence[int] | None = None):
+        if stream not in STREAMS:
+            raise ValueError(f"unknown input stream {stream!r}; choose one of {', '.join(STREAMS)}")
+        if (bone or stream.startswith("bone")) and parents is None:
+            raise ValueError(f"bone channels (bone={bone}, stream={stream!r}) need the layout's parents")
+        self.use_score, self.motion, self.bone, self.stream = use_score, motion, bone, stream
+        self.parents = None if parents is None else np.asarray(parents)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         kp = sample["keypoint"].astype(np.float32, copy=False)  # [..., T, V, C]
-        parts = [kp]
-        present = kp.any(-1, keepdims=True) if self.motion or self.parents is not None else None
-        if self.motion:
-            velocity = np.zeros_like(kp)
-            velocity[..., :-1, :, :] = (kp[..., 1:, :, :] - kp[..., :-1, :, :]) * (present[..., 1:, :, :]
-                                                                                  & present[..., :-1, :, :])
-            parts.append(velocity)
-        if self.parents is not None:
-            parts.append((kp - kp[..., self.parents, :]) * (present & present[..., self.parents, :]))
+        parts = derived_channels(kp, self.stream, self.motion, self.bone, self.parents)
         if self.use_score:
             parts.append(_scores(sample)[..., None].astype(np.float32))
-        return {**sample, "keypoint": np.ascontiguousarray(np.concatenate(parts, axis=-1))}
+        return {**sample, "keypoint": np.ascontiguousarray(np.concatenate(parts, axis=-1), dtype=np.float32)}
 
 
 def build_pipeline(
@@ -313,6 +369,7 @@ def build_pipeline(
     use_score: bool = False,
     motion: bool = False,
     bone: bool = False,
+    stream: str = "joint",
     pixel_noise: float = 0.0,
     normalize: str = "fix",
     score_threshold: float = 0.01,
@@ -344,5 +401,5 @@ def build_pipeline(
             steps.append(Flip(target, p=flip))
     elif test_flip:
         steps.append(Flip(target, both=True))
-    steps.append(FormatChannels(use_score, motion, target.parents() if bone else None))
+    steps.append(FormatChannels(use_score, motion, bone, stream, target.parents()))
     return Compose(steps)

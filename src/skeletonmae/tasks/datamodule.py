@@ -17,11 +17,12 @@ from ..data.dataset import SkeletonData
 
 class SkeletonDataModule(L.LightningDataModule):
     """Train / test loaders of ``data`` for the Trainer; ``test_split`` picks the split :meth:`test_dataloader`
-    reads (default ``data.test_split``)."""
+    reads (default ``data.test_split``); ``test_validation`` makes it read the validation part instead (to write
+    its class scores)."""
 
-    def __init__(self, data: SkeletonData, test_split: str | None = None):
+    def __init__(self, data: SkeletonData, test_split: str | None = None, test_validation: bool = False):
         super().__init__()
-        self.data, self.test_split = data, test_split
+        self.data, self.test_split, self.test_validation = data, test_split, test_validation
 
     @classmethod
     def from_config(cls, cfg: Config, batch_size: int, **kw) -> SkeletonDataModule:
@@ -42,4 +43,6 @@ class SkeletonDataModule(L.LightningDataModule):
                                                             rank=trainer.global_rank, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
+        if self.test_validation:
+            return self.val_dataloader()
         return self.data.test_dataloader(self.test_split, self._sampler_factory())

@@ -9,7 +9,6 @@ run tests on all of them); per-sample predictions and the confusion matrix are w
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -36,6 +35,7 @@ from ..models.build import (
     load_encoder,
 )
 from ..runs import write_run_info
+from ..scores import TEST_SCORES, VAL_SCORES, Scores, write_predictions, write_scores
 from ..skeleton import get_layout, joint_mapping
 from .datamodule import SkeletonDataModule
 from .trainer import build_trainer, check_schedule, fit, refuse_old_format, resume_path, run_lock, test_trainer
@@ -58,6 +58,7 @@ class FinetuneTask(L.LightningModule):
         self.confusion = MulticlassConfusionMatrix(num_classes)
         self.val_top1 = MulticlassAccuracy(num_classes, top_k=1, average="micro")
         self.test_results: dict = {}
+        self.test_log_prefix = "test"  # what a test pass logs its metrics under (the validation scores': val_scores)
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> FinetuneTask:
@@ -106,7 +107,7 @@ class FinetuneTask(L.LightningModule):
         recall = confusion.diagonal()[support > 0].float() / support[support > 0]
         metrics = {"top1": float(self.top1.compute()), "top5": float(self.top5.compute()),
                    "mean_class_acc": float(recall.mean())}
-        self.log_dict({f"test/{k}": v for k, v in metrics.items()})
+        self.log_dict({f"{self.test_log_prefix}/{k}": v for k, v in metrics.items()})
         empty = {"index": (0,), "scores": (0, self.model.num_classes), "labels": (0,)}
         rows = {k: torch.cat(v) if v else torch.zeros(empty[k], device=self.device,
                                                       dtype=torch.float if k == "scores" else torch.long)
@@ -156,26 +157,29 @@ def param_groups(model: torch.nn.Module, f, lr: float) -> list[dict]:
 
 
 def write_evaluation(out_dir: Path, samples: list[dict], results: dict, extra: dict) -> dict:
-    """metrics.json (with the confusion matrix) and predictions.csv (one row per sample) in ``out_dir``."""
-    scores, labels, index = results["scores"], results["labels"], results["index"]
+    """metrics.json (with the confusion matrix), predictions.csv and scores.csv (one row per sample, in the split's
+    order) in ``out_dir``."""
     report = {**extra, **{k: results[k] for k in ("top1", "top5", "mean_class_acc", "confusion")},
-              "num_samples": len(labels)}
+              "num_samples": len(results["labels"])}
     with atomic_open(out_dir / "metrics.json", "w") as f:
         json.dump(report, f, indent=1)
-    top5 = np.argsort(-scores, axis=1)[:, :5]
-    order = np.argsort(index, kind="stable")  # the split's order, whichever process tested which sample
-    with atomic_open(out_dir / "predictions.csv", "w") as f:
-        w = csv.writer(f)
-        w.writerow(["frame_dir", "label", "pred", "score", "top5"])
-        for row in order:
-            w.writerow([samples[index[row]]["frame_dir"], labels[row], top5[row, 0],
-                        f"{scores[row, top5[row, 0]]:.4f}", " ".join(map(str, top5[row]))])
+    scores = split_scores(samples, results)
+    write_predictions(out_dir / "predictions.csv", scores)
+    write_scores(out_dir / TEST_SCORES, scores)
     return report
+
+
+def split_scores(samples: list[dict], results: dict) -> Scores:
+    """The class scores of a test pass (``FinetuneTask.test_results``) in the split's order, with the sample ids."""
+    order = np.argsort(results["index"], kind="stable")  # whichever process tested which sample
+    return Scores([str(samples[i]["frame_dir"]) for i in results["index"][order]], results["labels"][order],
+                  results["scores"][order])
 
 
 def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, out: Path,
               extra: dict | None = None) -> dict:
-    """Test ``task`` on ``dm``'s test split on every process; the first writes metrics.json / predictions.csv."""
+    """Test ``task`` on ``dm``'s test split on every process; the first writes metrics.json, predictions.csv and
+    the class scores (scores.csv)."""
     trainer.test(task, datamodule=dm, verbose=False)
     if not trainer.is_global_zero:
         return {}
@@ -185,6 +189,20 @@ def test_task(task: FinetuneTask, trainer: L.Trainer, dm: SkeletonDataModule, ou
     print(f"{split}: top1 {report['top1']:.4f}  top5 {report['top5']:.4f}  "
           f"mean class acc {report['mean_class_acc']:.4f}  ({report['num_samples']} samples) -> {out}/metrics.json")
     return report
+
+
+def score_validation(task: FinetuneTask, trainer: L.Trainer, data: SkeletonData, out: Path) -> None:
+    """The class scores of the validation part (``data.val_fraction``) -> ``out``/val_scores.csv: what
+    ``skeletonmae ensemble`` chooses its fusion weights on."""
+    task.test_log_prefix = "val_scores"
+    try:
+        trainer.test(task, datamodule=SkeletonDataModule(data, test_validation=True), verbose=False)
+    finally:
+        task.test_log_prefix = "test"
+    if trainer.is_global_zero:
+        write_scores(out / VAL_SCORES, split_scores(data.val_samples(), task.test_results))
+        print(f"validation: top1 {task.test_results['top1']:.4f} ({len(data.val_samples())} clips) -> "
+              f"{out / VAL_SCORES}")
 
 
 def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | None:
@@ -252,6 +270,8 @@ def _finetune(cfg: Config, configs: list[str]) -> dict:
     extra = {"train_seconds": round(time.time() - start, 1)}
     if "val/top1" in trainer.callback_metrics:
         extra.update(val_top1=float(trainer.callback_metrics["val/top1"]), val_clips=len(data.val_samples()))
+    if data.val_samples():
+        score_validation(task, trainer, data, out)
     if cfg.finetune.test:
         return test_task(task, trainer, dm, out, extra)
     if trainer.is_global_zero:  # validation only: the test split stays unseen
@@ -261,8 +281,18 @@ def _finetune(cfg: Config, configs: list[str]) -> dict:
     return extra
 
 
-def run_test(checkpoint: str | Path, cfg: Config, out: Path, split: str | None = None) -> dict:
-    """Test a fine-tuning checkpoint on ``split`` of the data ``cfg`` names (``skeletonmae test``)."""
+def run_test(checkpoint: str | Path, cfg: Config, out: Path, split: str | None = None,
+             validation: bool = False) -> dict:
+    """Test a fine-tuning checkpoint on ``split`` of the data ``cfg`` names (``skeletonmae test``); with
+    ``validation``, score the validation part its config holds out instead (val_scores.csv)."""
     task = FinetuneTask.from_checkpoint(load_checkpoint(checkpoint))
-    dm = SkeletonDataModule(SkeletonData(cfg, cfg.finetune.batch_size), split)
-    return test_task(task, test_trainer(cfg), dm, out, {"checkpoint": str(checkpoint)})
+    data = SkeletonData(cfg, cfg.finetune.batch_size)
+    if not validation:
+        return test_task(task, test_trainer(cfg), SkeletonDataModule(data, split), out,
+                         {"checkpoint": str(checkpoint)})
+    if not data.val_samples():
+        raise DataError(f"the config of {checkpoint} holds out no validation part (data.val_fraction="
+                        f"{cfg.data.val_fraction}): there is nothing to score; fine-tune with data.val_fraction > 0 "
+                        "to get one")
+    score_validation(task, test_trainer(cfg), data, out)
+    return {"val_top1": task.test_results["top1"]}
