@@ -107,7 +107,7 @@ def build_model(spec: dict, num_classes: int, in_channels: int) -> torch.nn.Modu
     return model
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate(model: torch.nn.Module, samples: list[dict], transforms, batch: int) -> float:
     """Test top-1: softmax averaged over each sample's clips."""
     model.eval()
@@ -191,19 +191,18 @@ class Run:
                 "calibration": self.calibration, "points": self.points, "train_cpu_min": self.clock.minutes()}
 
     def score(self) -> None:
-        """The curve's point(s) now: ``--curve-test-clips`` clips per sample, and ``--test-clips`` too at the end;
-        evaluation is off the clock."""
+        """The curve's point now: ``--curve-test-clips`` clips per sample along the way, ``--test-clips`` at the
+        end; evaluation is off the clock."""
         at, final = self.clock.minutes(), self.step == self.total
-        wanted = [self.a.curve_test_clips] + ([self.a.test_clips] if final else [])
+        k = self.a.test_clips if final else self.a.curve_test_clips
         with self.clock.paused():
-            for k in dict.fromkeys(wanted):
-                tf = pipeline(self.spec["is_3d"], self.a.clip_len, k, test=True)
-                top1 = evaluate(self.model, self.test_set, tf, self.a.test_batch)
-                epoch = self.step / self.steps_per_epoch
-                self.points.append({"epoch": epoch, "step": self.step, "cpu_min": at, "top1": top1, "test_clips": k,
-                                    "final": final})
-                print(f"step {self.step}/{self.total} (epoch {epoch:.2f}): {at:.2f} CPU-min, test top-1 {top1:.4f} "
-                      f"({k} clips)", flush=True)
+            top1 = evaluate(self.model, self.test_set, pipeline(self.spec["is_3d"], self.a.clip_len, k, test=True),
+                            self.a.test_batch)
+        epoch = self.step / self.steps_per_epoch
+        self.points.append({"epoch": epoch, "step": self.step, "cpu_min": at, "top1": top1, "test_clips": k,
+                            "final": final})
+        print(f"step {self.step}/{self.total} (epoch {epoch:.2f}): {at:.2f} CPU-min, test top-1 {top1:.4f} "
+              f"({k} clips)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict:
