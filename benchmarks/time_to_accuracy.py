@@ -273,7 +273,12 @@ def markdown(report: dict) -> str:
     s.append(table(["dataset", "budget (CPU-min)", "model", "final test top-1 (%)", "CPU-min used",
                     "CPU-min to reach the peer's final top-1", "epochs"], rows))
     s.append("\n".join(f"- {verdict(d, c)}" for d, c in report["comparison"].items()))
-    failed = [f"{r['model']} on {d}" for d, runs in report["runs"].items() for r in runs.values()
+    separate = [f"{name} on {d}: `{r['command']}`" for d, runs in report["runs"].items()
+                for name, r in runs.items() if r.get("separate_run")]
+    if separate:
+        s.append("Run separately (the same worker command and settings, started by hand; the results were then "
+                 f"written by `{report['rendered']['command']}`): " + "; ".join(separate) + ".")
+    failed = [f"{name} on {d}" for d, runs in report["runs"].items() for name, r in runs.items()
               if r["status"] != "ok"]
     if failed:
         s.append("Failed runs (their log tails are in the JSON): " + ", ".join(failed) + ".")
@@ -328,6 +333,8 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["ours"]:
         return run_ours(ours_args(argv[1:]))
+    if argv[:1] == ["render"]:
+        return render(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS))
     ap.add_argument("--budget", nargs="*", default=[], metavar="DATASET=MIN", help="training CPU-minutes per "
@@ -362,12 +369,40 @@ def main(argv: list[str] | None = None) -> dict:
         run_queue(queue, cores, env, a.work)
         report["runs"] = {d: {j["model"]: collect_job(j, a.work) for j in queue if j["dataset"] == d}
                           for d in a.datasets}
-    report["comparison"] = {d: compare(d, report["runs"][d], a.budgets[d]) for d in a.datasets}
     report.update(wall_min=(time.time() - t0) / 60, load_average_at_end=list(os.getloadavg()))
-    js, md = write_results(a.out, "time_to_accuracy", report, markdown(report))
-    plot(report, a.out / "time_to_accuracy.png")
-    print(f"wrote {js}, {md} and {a.out / 'time_to_accuracy.png'}")
+    return finish(report, a.out)
+
+
+def finish(report: dict, out: Path) -> dict:
+    """Compare the runs, write the JSON, the markdown and the plot."""
+    report["comparison"] = {d: compare(d, runs, report["budgets_cpu_min"][d]) for d, runs in report["runs"].items()}
+    js, md = write_results(out, "time_to_accuracy", report, markdown(report))
+    plot(report, out / "time_to_accuracy.png")
+    print(f"wrote {js}, {md} and {out / 'time_to_accuracy.png'}")
     return report
+
+
+def render(argv: list[str]) -> dict:
+    """Write the results again from a report, taking some runs from separately started training processes (the
+    same worker command, e.g. one started early on a busy machine); the report records which and how."""
+    ap = argparse.ArgumentParser(prog="time_to_accuracy.py render", description=render.__doc__)
+    ap.add_argument("report", type=Path, help="a time_to_accuracy.json")
+    ap.add_argument("--run", nargs=3, action="append", default=[], metavar=("MODEL:DATASET", "JSON", "COMMAND"),
+                    help="the run of MODEL (ours / peer) on DATASET is the worker report JSON, made by COMMAND")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    a = ap.parse_args(argv)
+    report = json.loads(a.report.read_text())
+    for which, path, command in a.run:
+        model, _, dataset = which.partition(":")
+        if dataset not in report["runs"] or model not in ("ours", "peer"):
+            raise SystemExit(f"--run {which}: write MODEL:DATASET, MODEL ours or peer, DATASET one of "
+                             f"{', '.join(report['runs'])}")
+        replaced = report["runs"][dataset].get(model, {})
+        report["runs"][dataset][model] = {**json.loads(Path(path).read_text()), "status": "ok", "command": command,
+                                          "separate_run": True,
+                                          "replaces": {k: replaced.get(k) for k in ("status", "command", "exit")}}
+    report["rendered"] = {"time": now(), "command": shlex.join([Path(sys.argv[0]).name, "render", *argv])}
+    return finish(report, a.out)
 
 
 def ours_args(argv: list[str]) -> argparse.Namespace:
