@@ -278,10 +278,10 @@ def markdown(report: dict) -> str:
     if separate:
         s.append("Run separately (the same worker command and settings, started by hand; the results were then "
                  f"written by `{report['rendered']['command']}`): " + "; ".join(separate) + ".")
-    failed = [f"{name} on {d}" for d, runs in report["runs"].items() for name, r in runs.items()
-              if r["status"] != "ok"]
+    failed = [f"{name} on {d}" + (f" ({r['reason']})" if r.get("reason") else "")
+              for d, runs in report["runs"].items() for name, r in runs.items() if r["status"] != "ok"]
     if failed:
-        s.append("Failed runs (their log tails are in the JSON): " + ", ".join(failed) + ".")
+        s.append("Runs without a result (their log tails are in the JSON): " + "; ".join(failed) + ".")
     s.append("![test top-1 against CPU-minutes](time_to_accuracy.png)")
     return "\n\n".join(x.strip("\n") for x in s) + "\n"
 
@@ -382,6 +382,15 @@ def finish(report: dict, out: Path) -> dict:
     return report
 
 
+def run_key(report: dict, which: str) -> tuple[str, str]:
+    """``MODEL:DATASET`` of a run in ``report`` as (model, dataset)."""
+    model, _, dataset = which.partition(":")
+    if dataset not in report["runs"] or model not in ("ours", "peer"):
+        raise SystemExit(f"{which!r}: write MODEL:DATASET, MODEL ours or peer, DATASET one of "
+                         f"{', '.join(report['runs'])}")
+    return model, dataset
+
+
 def render(argv: list[str]) -> dict:
     """Write the results again from a report, taking some runs from separately started training processes (the
     same worker command, e.g. one started early on a busy machine); the report records which and how."""
@@ -389,18 +398,20 @@ def render(argv: list[str]) -> dict:
     ap.add_argument("report", type=Path, help="a time_to_accuracy.json")
     ap.add_argument("--run", nargs=3, action="append", default=[], metavar=("MODEL:DATASET", "JSON", "COMMAND"),
                     help="the run of MODEL (ours / peer) on DATASET is the worker report JSON, made by COMMAND")
+    ap.add_argument("--not-run", nargs=2, action="append", default=[], metavar=("MODEL:DATASET", "REASON"),
+                    help="the run of MODEL on DATASET was stopped, for REASON")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     a = ap.parse_args(argv)
     report = json.loads(a.report.read_text())
     for which, path, command in a.run:
-        model, _, dataset = which.partition(":")
-        if dataset not in report["runs"] or model not in ("ours", "peer"):
-            raise SystemExit(f"--run {which}: write MODEL:DATASET, MODEL ours or peer, DATASET one of "
-                             f"{', '.join(report['runs'])}")
+        model, dataset = run_key(report, which)
         replaced = report["runs"][dataset].get(model, {})
         report["runs"][dataset][model] = {**json.loads(Path(path).read_text()), "status": "ok", "command": command,
                                           "separate_run": True,
                                           "replaces": {k: replaced.get(k) for k in ("status", "command", "exit")}}
+    for which, reason in a.not_run:
+        model, dataset = run_key(report, which)
+        report["runs"][dataset][model].update(status="not run", reason=reason)
     report["rendered"] = {"time": now(), "command": shlex.join([Path(sys.argv[0]).name, "render", *argv])}
     return finish(report, a.out)
 
