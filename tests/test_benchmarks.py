@@ -95,8 +95,32 @@ def test_data_pipeline_quick(tmp_path):
     assert "QUICK MODE" in (tmp_path / "data_pipeline.md").read_text()
 
 
-@pytest.mark.parametrize("script", ["data_pipeline.py", "peer_stgcnpp.py"])
+def test_time_to_accuracy_quick(tmp_path):
+    """Ours, and the peer when benchmarks/.venv-peer is built, each for one tiny epoch on JHMDB."""
+    run("time_to_accuracy.py", "--out", str(tmp_path), timeout=240)
+    report = json.loads((tmp_path / "time_to_accuracy.json").read_text())
+    check_machine(report)
+    assert report["quick"] and list(report["budgets_cpu_min"]) == ["jhmdb14"] and report["threads"] == 1
+    peer_ready = (BENCH / ".venv-peer" / ".installed").is_file()
+    runs = report["runs"]["jhmdb14"]
+    assert set(runs) == ({"ours", "peer"} if peer_ready else {"ours"}), report["peer_status"]
+    for name, r in runs.items():
+        assert r["status"] == "ok", f"{name}: " + "\n".join(r.get("log_tail", []))
+        assert r["command"].startswith("taskset -c ") and r["machine"]["torch_threads"] == 1
+        minutes = [p["cpu_min"] for p in r["points"]]
+        assert minutes == sorted(minutes) and minutes[0] > 0 and r["train_cpu_min"] >= minutes[-1]
+        assert all(0 <= p["top1"] <= 1 for p in r["points"]) and r["points"][-1]["final"]
+    c = report["comparison"]["jhmdb14"]
+    assert c["ours"]["epochs"] == 1 and c["budget_cpu_min"] > 0
+    if peer_ready:
+        assert runs["peer"]["calibration"]["total_steps"] == runs["peer"]["steps"]
+        assert "ours_cpu_min_to_peer_final" in c
+    assert "QUICK MODE" in (tmp_path / "time_to_accuracy.md").read_text()
+    assert (tmp_path / "time_to_accuracy.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("script", ["data_pipeline.py", "peer_stgcnpp.py", "peer_train.py"])
 def test_help(script):
-    # peer_stgcnpp.py only parses its arguments here: the peer's packages live in benchmarks/.venv-peer
+    # peer_stgcnpp.py and peer_train.py only parse their arguments here: the peer's packages live in .venv-peer
     r = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "usage" in r.stdout

@@ -235,15 +235,16 @@ def pretrained_encoder(cfg: Config, data: SkeletonData) -> PretrainedEncoder | N
     return encoder
 
 
-def run_finetune(cfg: Config, configs: list[str] | None = None) -> dict:
+def run_finetune(cfg: Config, configs: list[str] | None = None, callbacks: list[L.Callback] | None = None) -> dict:
     """Fine-tune (from a pre-trained encoder or from scratch), test on the test split, write the results.
 
-    ``configs``: the config files ``cfg`` was made from, recorded in the run's ``run.json``."""
+    ``configs``: the config files ``cfg`` was made from, recorded in the run's ``run.json``; ``callbacks``: extra
+    Lightning callbacks of the training Trainer (benchmarks/time_to_accuracy.py times the run with one)."""
     with run_lock(cfg.trainer.out_dir):
-        return _finetune(cfg, configs or [])
+        return _finetune(cfg, configs or [], callbacks or [])
 
 
-def _finetune(cfg: Config, configs: list[str]) -> dict:
+def _finetune(cfg: Config, configs: list[str], callbacks: list[L.Callback]) -> dict:
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     resume = resume_path(cfg)
     out = Path(cfg.trainer.out_dir)
@@ -260,7 +261,7 @@ def _finetune(cfg: Config, configs: list[str]) -> dict:
     if cfg.finetune.freeze_encoder:
         for graph in task.model.layer_graphs():
             graph.requires_grad_(False)
-    trainer = build_trainer(cfg, cfg.finetune.epochs, validate=bool(data.val_samples()))
+    trainer = build_trainer(cfg, cfg.finetune.epochs, validate=bool(data.val_samples()), callbacks=callbacks)
     save_config(cfg, out / "config.yaml")
     source = None if encoder is None else (f"packaged {encoder.name}" if cfg.finetune.pretrained == "auto"
                                            else cfg.finetune.pretrained)

@@ -180,10 +180,12 @@ def check_schedule(clips: int, batch_size: int, epochs: int, stage: str) -> None
               "trains the model more", file=sys.stderr)
 
 
-def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Trainer:
+def build_trainer(cfg: Config, max_epochs: int, validate: bool = False,
+                  callbacks: list[Callback] | None = None) -> L.Trainer:
     """The training Trainer: atomic checkpoints every epoch (``last.ckpt`` for resuming), CSV and TensorBoard logs
     in ``trainer.out_dir`` (the learning rate among them), the NaN guard, a summary line per epoch with the run's
-    ETA and a progress bar (:mod:`.progress`); validation every epoch when ``validate``."""
+    ETA and a progress bar (:mod:`.progress`); validation every epoch when ``validate``; ``callbacks`` (e.g. a
+    benchmark's clock) run after these."""
     t = cfg.trainer
     out = Path(t.out_dir)
     callbacks: list[Callback] = [
@@ -193,6 +195,7 @@ def build_trainer(cfg: Config, max_epochs: int, validate: bool = False) -> L.Tra
         SaveOnInterrupt(),
         LearningRateMonitor(logging_interval="epoch"),
         summary := EpochSummary(),
+        *(callbacks or []),
     ]
     if t.progress:
         callbacks.append(RunProgressBar(summary, refresh_rate=max(1, t.log_every_n_steps)))
