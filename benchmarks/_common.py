@@ -127,6 +127,13 @@ def write_results(out_dir: Path, name: str, report: dict, markdown: str) -> tupl
     return js, md
 
 
+def written_by(report: dict, took: str) -> str:
+    """The results page's provenance line: command, time, commit (dirty or not) and how long the run took."""
+    git = report["git"]
+    return (f"Written by `{report['command']}` at {report['time']} (commit {git['commit'][:10]}"
+            f"{', dirty' if git['dirty'] else ''}) in {took}.")
+
+
 def machine_markdown(machine: dict) -> str:
     m = machine
     return (f"Machine: {m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), torch {m['torch']}, "

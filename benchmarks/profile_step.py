@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import HERE, git_commit, machine_info, machine_markdown, now, table, write_results
+from _common import HERE, git_commit, machine_info, machine_markdown, now, table, write_results, written_by
 from speed import QUICK_SHAPE, SHAPES, finetune_step, interleave, local, matmul_step, pretrain_step, rate
 from torch.profiler import ProfilerActivity, profile
 
@@ -106,8 +106,7 @@ def compile_gain(builder, cfg, batch: int, eager_step, a) -> dict:
 def markdown(report: dict) -> str:
     quick = "**QUICK MODE: tiny shapes: these numbers mean nothing.**\n\n" if report["quick"] else ""
     s = ["# Where a training step's time goes (CPU, fp32)",
-         f"{quick}Written by `{report['command']}` at {report['time']} (commit {report['git']['commit'][:10]}"
-         f"{', dirty' if report['git']['dirty'] else ''}) in {report['wall_s']:.0f} s.",
+         quick + written_by(report, f"{report['wall_s']:.0f} s"),
          machine_markdown(report["machine"]).strip(),
          "## Share of the matmul rate (interleaved rounds, medians)"]
     rows = [[r["step"], r["shape"], r["share"]["clips_per_s"], r["share"]["matmul_gflops"],

@@ -55,6 +55,7 @@ from _common import (
     table,
     timed_block,
     write_results,
+    written_by,
 )
 
 from skeletonmae.config import load_config
@@ -300,8 +301,7 @@ def markdown(report: dict) -> str:
     st = report["settings"]
     load = report["load1_during_run"]
     s = ["# Speed (CPU, eager, fp32)",
-         f"{quick}Written by `{report['command']}` at {report['time']} (commit {report['git']['commit'][:10]}"
-         f"{', dirty' if report['git']['dirty'] else ''}) in {report['wall_s']:.0f} s.",
+         quick + written_by(report, f"{report['wall_s']:.0f} s"),
          machine_markdown(report["machine"]).strip(),
          f"{st['rounds']} interleaved rounds per shape, blocks of ~{st['block_seconds']} s (ours, the peer and a "
          f"{st['matmul_n']}x{st['matmul_n']} fp32 matmul in turns), {st['busy_cores']} busy-loop process(es) "

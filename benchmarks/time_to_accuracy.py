@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _clock import CpuClock, evenly_spaced
-from _common import HERE, REPO, git_commit, machine_info, machine_markdown, now, table, write_results
+from _common import HERE, REPO, git_commit, machine_info, machine_markdown, now, table, write_results, written_by
 from lightning.pytorch.callbacks import Callback
 
 from skeletonmae.config import load_config
@@ -251,8 +251,7 @@ def verdict(dataset: str, c: dict) -> str:
 def markdown(report: dict) -> str:
     quick = "**QUICK MODE: a few clips, one epoch: these numbers mean nothing.**\n\n" if report["quick"] else ""
     s = ["# Time to accuracy: test top-1 against training CPU-minutes",
-         f"{quick}Written by `{report['command']}` at {report['time']} (commit {report['git']['commit'][:10]}"
-         f"{', dirty' if report['git']['dirty'] else ''}) in {report['wall_min']:.0f} min of wall time.",
+         quick + written_by(report, f"{report['wall_min']:.0f} min of wall time"),
          machine_markdown(report["machine"]).strip(),
          "Each training process: 1 torch thread, data read in the process, pinned to its own core, two at a time. "
          "CPU-minutes = the process's user + system CPU time from its start (imports, data loading, model building "
